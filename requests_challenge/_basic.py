@@ -1,0 +1,42 @@
+"""RFC 7617 Basic credentials, and the checks every credential goes through."""
+
+from __future__ import annotations
+
+import base64
+from typing import Optional
+
+__all__ = ["basic_authorization", "reject_control_characters"]
+
+_FORBIDDEN = ("\r", "\n", "\x00")
+
+
+def reject_control_characters(value: str, what: str) -> None:
+    """CR, LF and NUL could split or truncate the header they end up in."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if any(char in value for char in _FORBIDDEN):
+        # Never echo the value itself: it may be a secret.
+        raise ValueError(f"{what} contains CR, LF or NUL")
+
+
+def basic_authorization(
+    username: str, password: str, encoding: str = "utf-8", charset: Optional[str] = None
+) -> str:
+    """The ``Basic`` credentials for an Authorization header value (RFC 7617 §2).
+
+    UTF-8 is what browsers and curl send, and a challenge's ``charset="UTF-8"``
+    (the only value RFC 7617 §2.1 allows) forces it; ``encoding="latin-1"`` is
+    for legacy servers, falling back to UTF-8 for what latin-1 cannot encode.
+    """
+    reject_control_characters(username, "username")
+    reject_control_characters(password, "password")
+    if ":" in username:
+        raise ValueError("a Basic username cannot contain ':' (RFC 7617 §2)")
+    if charset is not None and charset.lower() == "utf-8":
+        encoding = "utf-8"
+    user_pass = f"{username}:{password}"
+    try:
+        octets = user_pass.encode(encoding)
+    except UnicodeEncodeError:
+        octets = user_pass.encode("utf-8")
+    return "Basic " + base64.b64encode(octets).decode("ascii")

@@ -1,0 +1,352 @@
+"""The challenge grammar of RFC 9110 §11, as real servers write it.
+
+Productions (RFC 9110 §11.2-11.6, §5.6):
+
+    WWW-Authenticate = #challenge
+    challenge        = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+    auth-param       = token BWS "=" BWS ( token / quoted-string )
+    token68          = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    quoted-string    = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+
+Challenges and their parameters share one comma-separated list, so an element is
+a new challenge when it starts with a token followed by whitespace or a comma,
+and a parameter of the current one when the token is followed by "=".
+
+The scanner is hand-written and linear: it only ever moves forward, and the few
+regular expressions it uses are single character-class runs anchored at the
+current position, which cannot backtrack (urllib's challenge regex could:
+CVE-2020-8492).
+
+Lenient where real servers need it:
+  - no space after commas, empty list elements, CR/LF/HTAB of folded lines as
+    whitespace, upper-case scheme and parameter names;
+  - unquoted values that are not tokens (``nonce=dOCOyDLiBQA=7fe7``);
+  - ``realm=`` with no value reads as the empty string.
+Strict where a guess could change meaning:
+  - a parameter named twice in one challenge, an unterminated quoted string,
+    control characters inside a value (they would be echoed into our own
+    header), two parameters without a comma between them.
+A malformed challenge is dropped and the others are kept; only when nothing
+usable is left does `parse_challenges` raise `ChallengeParseError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Tuple, Union
+
+__all__ = [
+    "Challenge",
+    "ChallengeParseError",
+    "parse_challenges",
+    "parse_auth_params",
+    "quote_string",
+]
+
+HeaderValue = Union[str, bytes, Iterable[Union[str, bytes]]]
+
+# RFC 9110 §5.6.2: tchar; token68 adds "/" (and trailing "="), which is not a tchar.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN68_BODY = re.compile(r"[A-Za-z0-9\-._~+/]+")
+_TOKEN_OR_TOKEN68 = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z/]+")
+_EQUALS = re.compile(r"=+")
+# RFC 9110 §5.6.3: OWS = *( SP / HTAB ); CR and LF too, left over from obs-fold.
+_OWS = re.compile(r"[ \t\r\n]*")
+# A lenient unquoted value: anything visible but the list and quote delimiters.
+_BARE_VALUE = re.compile(r"[^\x00-\x20\x7f\",\\]+")
+# Inside a quoted string: everything up to the next quote or backslash.
+_QDTEXT = re.compile(r"[^\"\\\x00-\x08\x0a-\x1f\x7f]*")
+# Schemes whose challenges are always auth-params, never token68 (RFC 7616, 7617).
+_PARAM_ONLY_SCHEMES = frozenset({"basic", "digest"})
+# Error recovery: skip to the next list delimiter that is outside quotes.
+_SKIP = re.compile(r"[^\",]*")
+
+
+class ChallengeParseError(ValueError):
+    """A header value that is not a list of challenges, with where and why."""
+
+    def __init__(self, message: str, position: int = 0) -> None:
+        super().__init__(f"{message} (at character {position})")
+        self.position = position
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One challenge as the server sent it.
+
+    ``scheme`` keeps the server's spelling; ``params`` has lower-cased names and
+    unquoted, unescaped values; ``token68`` is set only for the token68 form.
+    Values are header text: one character per octet received (ISO-8859-1), as
+    http.client decodes headers.
+    """
+
+    scheme: str
+    params: Dict[str, str] = field(default_factory=dict)
+    token68: Optional[str] = None
+
+    def __str__(self) -> str:
+        """Render back to header syntax; ``parse_challenges(str(c)) == [c]``."""
+        if self.token68 is not None:
+            return f"{self.scheme} {self.token68}"
+        if not self.params:
+            return self.scheme
+        rendered = ", ".join(f"{name}={quote_string(value)}" for name, value in self.params.items())
+        return f"{self.scheme} {rendered}"
+
+
+def quote_string(value: str) -> str:
+    """RFC 9110 §5.6.4 quoted-string, escaping only ``"`` and ``\\``."""
+    if '"' in value or "\\" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
+
+
+class _Scanner:
+    """Position-tracking reader over one header value; every step moves forward."""
+
+    __slots__ = ("text", "pos", "end")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.end = len(text)
+
+    def take(self, pattern: "re.Pattern[str]") -> str:
+        match = pattern.match(self.text, self.pos)
+        if match is None:
+            return ""
+        self.pos = match.end()
+        return match.group()
+
+    def skip_ows(self) -> None:
+        self.pos = _OWS.match(self.text, self.pos).end()  # type: ignore[union-attr]
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < self.end else ""
+
+    def error(self, message: str) -> ChallengeParseError:
+        return ChallengeParseError(message, self.pos)
+
+    def quoted_string(self) -> str:
+        """Read a quoted-string whose opening quote is at ``pos``; unescape it."""
+        start = self.pos
+        self.pos += 1
+        pieces = []
+        while True:
+            pieces.append(self.take(_QDTEXT))
+            char = self.peek()
+            if char == '"':
+                self.pos += 1
+                return "".join(pieces)
+            if char == "\\" and self.pos + 1 < self.end:
+                escaped = self.text[self.pos + 1]
+                if escaped in "\r\n\x00":
+                    raise self.error("control character in quoted-pair")
+                pieces.append(escaped)
+                self.pos += 2
+                continue
+            if char == "":
+                self.pos = start
+                raise self.error("unterminated quoted string")
+            raise self.error(f"control character {char!r} in quoted string")
+
+    def value(self) -> str:
+        """auth-param value: quoted-string, token, or (lenient) a bare run."""
+        if self.peek() == '"':
+            return self.quoted_string()
+        return self.take(_BARE_VALUE)
+
+    def end_of_element(self) -> None:
+        """After an element only OWS, then a comma or the end, may follow."""
+        self.skip_ows()
+        char = self.peek()
+        if char == ",":
+            self.pos += 1
+        elif char:
+            raise self.error(f"expected ',' between list elements, found {char!r}")
+
+    def skip_element(self) -> None:
+        """Recover from an error: skip past the next comma outside quotes."""
+        while self.pos < self.end:
+            self.take(_SKIP)
+            char = self.peek()
+            if char == ",":
+                self.pos += 1
+                return
+            if char == '"':
+                try:
+                    self.quoted_string()
+                except ChallengeParseError:
+                    self.pos = self.end
+
+    def next_is_auth_param(self) -> bool:
+        """Look ahead, without consuming, for ``, token BWS =`` (empty elements allowed)."""
+        saved = self.pos
+        try:
+            while True:
+                self.skip_ows()
+                if self.peek() != ",":
+                    break
+                self.pos += 1
+            if not self.take(_TOKEN):
+                return False
+            self.skip_ows()
+            return self.peek() == "="
+        finally:
+            self.pos = saved
+
+
+def _join(value: HeaderValue) -> str:
+    """Several header lines mean the same as one line joined by commas (RFC 9110 §5.3)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    try:
+        parts = [v.decode("latin-1") if isinstance(v, bytes) else v for v in value]
+    except TypeError:
+        raise ChallengeParseError(f"expected a header value, got {type(value).__name__}") from None
+    if not all(isinstance(p, str) for p in parts):
+        raise ChallengeParseError("expected header values as str or bytes")
+    return ", ".join(parts)
+
+
+def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
+    """Parse a joined header value into good challenges and the errors met."""
+    scan = _Scanner(text)
+    challenges: List[Challenge] = []
+    errors: List[ChallengeParseError] = []
+    current: Optional[Dict[str, str]] = None  # params of the challenge being read
+    scheme = ""
+    broken = False  # the current challenge had an error: drop its remaining params
+
+    def finish() -> None:
+        if current is not None and not broken:
+            challenges.append(Challenge(scheme, current))
+
+    while True:
+        # Empty list elements are allowed (RFC 9110 §5.6.1).
+        scan.skip_ows()
+        while scan.peek() == ",":
+            scan.pos += 1
+            scan.skip_ows()
+        if scan.pos >= scan.end:
+            break
+        element_start = scan.pos
+        try:
+            word = scan.take(_TOKEN_OR_TOKEN68)
+            if not word:
+                raise scan.error(f"expected a scheme or parameter name, found {scan.peek()!r}")
+            after_word = scan.pos
+            scan.skip_ows()
+            if scan.peek() == "=" and "/" not in word:
+                # auth-param of the current challenge.
+                if current is None:
+                    raise ChallengeParseError("parameter before any auth-scheme", element_start)
+                scan.pos += 1
+                scan.skip_ows()
+                _add_param(current, word, scan.value(), element_start, broken)
+                scan.end_of_element()
+                continue
+            if "/" in word or (scan.pos == after_word and scan.peek() not in (",", "")):
+                raise ChallengeParseError(f"invalid auth-scheme {word!r}", element_start)
+            # A new challenge starts here.
+            finish()
+            scheme, current, broken = word, {}, False
+            if scan.peek() in (",", ""):
+                scan.end_of_element()
+                continue
+            # 1*SP then token68 or the first auth-param.
+            body_start = scan.pos
+            first = scan.take(_TOKEN_OR_TOKEN68)
+            if not first:
+                raise scan.error(f"expected token68 or auth-param after {scheme!r}")
+            scan.skip_ows()  # BWS before "="
+            equals = scan.take(_EQUALS)
+            scan.skip_ows()
+            at_end = scan.peek() in (",", "")
+            empty_param = (
+                len(equals) == 1
+                and "/" not in first
+                and (scheme.lower() in _PARAM_ONLY_SCHEMES or scan.next_is_auth_param())
+            )
+            if at_end and not empty_param:
+                # token68; a lone "name=" is an empty value instead when more params
+                # follow, or when the scheme never uses token68 (``Digest realm=``).
+                if _TOKEN68_BODY.fullmatch(first) is None:
+                    raise ChallengeParseError(f"invalid token68 {first!r}", body_start)
+                challenges.append(Challenge(scheme, {}, first + equals))
+                current = None
+                scan.end_of_element()
+                continue
+            if not equals:
+                raise scan.error(f"expected '=' after parameter name {first!r}")
+            if len(equals) > 1 and scan.peek() not in (",", ""):
+                raise ChallengeParseError("'==' after parameter name", body_start)
+            if "/" in first:
+                raise ChallengeParseError(f"invalid parameter name {first!r}", body_start)
+            _add_param(current, first, "" if at_end else scan.value(), body_start, broken)
+            scan.end_of_element()
+        except ChallengeParseError as exc:
+            errors.append(exc)
+            broken = current is not None
+            scan.skip_element()
+    finish()
+    return challenges, errors
+
+
+def _add_param(params: Dict[str, str], name: str, value: str, position: int, broken: bool) -> None:
+    key = name.lower()
+    if key in params and not broken:
+        # RFC 9110 §11.2: each name only once; which one did the server mean?
+        raise ChallengeParseError(f"parameter {key!r} given twice", position)
+    params[key] = value
+
+
+def parse_challenges(value: HeaderValue) -> List[Challenge]:
+    """Every challenge in a WWW-Authenticate or Proxy-Authenticate value, in order.
+
+    ``value`` is one header value or a list of them (several header lines).
+    Malformed challenges are dropped when others are fine; when none is left,
+    `ChallengeParseError` says where the first problem was.
+    """
+    challenges, errors = _parse(_join(value))
+    if errors and not challenges:
+        raise errors[0]
+    return challenges
+
+
+def parse_challenges_lenient(value: HeaderValue) -> Tuple[List[Challenge], List[ChallengeParseError]]:
+    """Like `parse_challenges`, but hands back the errors instead of raising."""
+    return _parse(_join(value))
+
+
+def parse_auth_params(value: HeaderValue) -> Dict[str, str]:
+    """The ``#auth-param`` list of Authentication-Info (RFC 9110 §11.6.3, RFC 7616 §3.5).
+
+    Strict: any malformed element raises `ChallengeParseError`, since a
+    half-read Authentication-Info cannot be trusted for mutual authentication.
+    """
+    text = _join(value)
+    scan = _Scanner(text)
+    params: Dict[str, str] = {}
+    while True:
+        scan.skip_ows()
+        while scan.peek() == ",":
+            scan.pos += 1
+            scan.skip_ows()
+        if scan.pos >= scan.end:
+            return params
+        start = scan.pos
+        name = scan.take(_TOKEN)
+        if not name:
+            raise scan.error(f"expected a parameter name, found {scan.peek()!r}")
+        scan.skip_ows()
+        if scan.peek() != "=":
+            raise scan.error(f"expected '=' after parameter name {name!r}")
+        scan.pos += 1
+        scan.skip_ows()
+        _add_param(params, name, scan.value(), start, False)
+        scan.end_of_element()

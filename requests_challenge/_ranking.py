@@ -1,0 +1,84 @@
+"""Which offered challenge to answer: the strongest one this client supports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import FrozenSet, Iterable, List, Optional, Tuple
+
+from ._digest import DigestOffer, UnsupportedChallenge
+from ._grammar import Challenge
+
+__all__ = ["SUPPORTED_SCHEMES", "Choice", "allowed_schemes", "rank_challenges", "choose_challenge"]
+
+SUPPORTED_SCHEMES = ("digest", "basic")
+_BASIC_STRENGTH = 0  # below every Digest algorithm: the password travels in the clear
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A challenge this client can answer, and how strong the answer is."""
+
+    challenge: Challenge
+    scheme: str  # "digest" or "basic"
+    strength: int
+    digest: Optional[DigestOffer] = None
+
+    def describe(self) -> str:
+        """A short name for logs and the command line, e.g. ``Digest SHA-256``."""
+        if self.digest is not None:
+            return f"Digest {self.digest.algorithm.name}"
+        return "Basic"
+
+
+def allowed_schemes(schemes: Optional[Iterable[str]]) -> FrozenSet[str]:
+    """Validate a caller's ``schemes=`` restriction (e.g. ``("digest",)`` to forbid Basic)."""
+    if schemes is None:
+        return frozenset(SUPPORTED_SCHEMES)
+    if isinstance(schemes, str):
+        schemes = (schemes,)
+    chosen = frozenset(s.lower() for s in schemes)
+    unknown = chosen.difference(SUPPORTED_SCHEMES)
+    if unknown:
+        raise ValueError(f"unsupported schemes {sorted(unknown)}; choose from {SUPPORTED_SCHEMES}")
+    if not chosen:
+        raise ValueError("schemes must name at least one scheme")
+    return chosen
+
+
+def rank_challenges(
+    challenges: Iterable[Challenge], schemes: FrozenSet[str] = frozenset(SUPPORTED_SCHEMES)
+) -> Tuple[List[Choice], List[Tuple[Challenge, str]]]:
+    """Answerable challenges strongest first, and the others with the reason they were skipped.
+
+    Digest SHA-512-256 > SHA-512 > SHA-256 > SHA > MD5 (-sess ranks with its
+    base) > Basic; between equals the server's order wins (the sort is stable).
+    """
+    usable: List[Choice] = []
+    skipped: List[Tuple[Challenge, str]] = []
+    for challenge in challenges:
+        name = challenge.scheme.lower()
+        if name not in SUPPORTED_SCHEMES:
+            skipped.append((challenge, f"scheme {challenge.scheme} is not supported"))
+        elif name not in schemes:
+            skipped.append((challenge, f"scheme {challenge.scheme} is not allowed by schemes="))
+        elif challenge.token68 is not None:
+            skipped.append((challenge, f"{challenge.scheme} challenge in token68 form"))
+        elif name == "basic":
+            usable.append(Choice(challenge, "basic", _BASIC_STRENGTH))
+        else:
+            try:
+                offer = DigestOffer.from_challenge(challenge)
+            except UnsupportedChallenge as exc:
+                skipped.append((challenge, str(exc)))
+            else:
+                usable.append(Choice(challenge, "digest", offer.algorithm.strength, offer))
+    usable.sort(key=lambda choice: -choice.strength)
+    return usable, skipped
+
+
+def choose_challenge(
+    challenges: Iterable[Challenge], schemes: FrozenSet[str] = frozenset(SUPPORTED_SCHEMES)
+) -> Optional[Choice]:
+    """The strongest answerable challenge, or None."""
+    usable, _ = rank_challenges(challenges, schemes)
+    return usable[0] if usable else None
