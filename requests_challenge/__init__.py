@@ -5,6 +5,7 @@
     requests.get(url, auth=ChallengeAuth("user", "password"))
 """
 
+from ._auth import AuthenticationError, ChallengeAuth, MutualAuthenticationError
 from ._basic import basic_authorization
 from ._digest import (
     DigestAlgorithm,
@@ -21,6 +22,9 @@ from ._ranking import Choice, choose_challenge, rank_challenges
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChallengeAuth",
+    "AuthenticationError",
+    "MutualAuthenticationError",
     "Challenge",
     "ChallengeParseError",
     "parse_challenges",

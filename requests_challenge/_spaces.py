@@ -78,7 +78,7 @@ def space_prefixes(choice: Choice, url: str) -> Tuple[str, ...]:
 class ProtectionSpace:
     """One remembered space: its challenge, and for Digest the nonce in use and its count."""
 
-    __slots__ = ("origin", "prefixes", "choice", "nonce_count", "base_ha1", "authorization")
+    __slots__ = ("origin", "prefixes", "choice", "nonce_count", "base_ha1", "session_cnonce", "authorization")
 
     def __init__(self, origin: Origin, prefixes: Tuple[str, ...], choice: Choice) -> None:
         self.origin = origin
@@ -86,6 +86,9 @@ class ProtectionSpace:
         self.choice = choice
         self.nonce_count = 0  # the last nc sent with this nonce
         self.base_ha1: Optional[str] = None  # Digest H(user:realm:pass), cached
+        # -sess: one cnonce per nonce, so A1 is the same whether the server caches
+        # it from the first request (RFC 7616 §3.4.2) or recomputes it each time.
+        self.session_cnonce: Optional[str] = None
         self.authorization: Optional[str] = None  # Basic header, cached
 
     @property
@@ -151,6 +154,7 @@ class ProtectionSpaces:
                 return
             space.choice = dataclasses.replace(space.choice, digest=dataclasses.replace(offer, nonce=nonce))
             space.nonce_count = 0
+            space.session_cnonce = None
 
     def clear(self) -> None:
         with self._lock:
