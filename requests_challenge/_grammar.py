@@ -49,18 +49,31 @@ HeaderValue = Union[str, bytes, Iterable[Union[str, bytes]]]
 # RFC 9110 §5.6.2: tchar; token68 adds "/" (and trailing "="), which is not a tchar.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TOKEN68_BODY = re.compile(r"[A-Za-z0-9\-._~+/]+")
+# The start of an auth-param element, token BWS "=" BWS: adjacent runs of disjoint
+# character classes around a literal, so a match is found without backtracking.
+_PARAM_HEAD = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t\r\n]*=[ \t\r\n]*")
 _TOKEN_OR_TOKEN68 = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z/]+")
 _EQUALS = re.compile(r"=+")
 # RFC 9110 §5.6.3: OWS = *( SP / HTAB ); CR and LF too, left over from obs-fold.
 _OWS = re.compile(r"[ \t\r\n]*")
 # A lenient unquoted value: anything visible but the list and quote delimiters.
 _BARE_VALUE = re.compile(r"[^\x00-\x20\x7f\",\\]+")
-# Inside a quoted string: everything up to the next quote or backslash.
+# The body of a quoted string, qdtext and quoted-pair units (HTAB, SP, VCHAR,
+# obs-text). The run ends the pattern, so it is the longest match and never
+# backtracks; no unit ends in an unescaped '"'.
+_QUOTED_BODY = re.compile(r"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*")
 _QDTEXT = re.compile(r"[^\"\\\x00-\x08\x0a-\x1f\x7f]*")
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+_ANY_QUOTED_BODY = re.compile(r"(?:[^\"\\]|\\.)*", re.DOTALL)  # for error recovery only
+# Whitespace and empty list elements between elements (RFC 9110 §5.6.1).
+_GAP = re.compile(r"[ \t\r\n,]*")
 # Schemes whose challenges are always auth-params, never token68 (RFC 7616, 7617).
 _PARAM_ONLY_SCHEMES = frozenset({"basic", "digest"})
 # Error recovery: skip to the next list delimiter that is outside quotes.
 _SKIP = re.compile(r"[^\",]*")
+# Error recovery gives up after this many malformed elements (a 1 MiB header of
+# "=," would otherwise take seconds); the challenges read before are kept.
+_MAX_ERRORS = 64
 
 
 class ChallengeParseError(ValueError):
@@ -132,25 +145,26 @@ class _Scanner:
     def quoted_string(self) -> str:
         """Read a quoted-string whose opening quote is at ``pos``; unescape it."""
         start = self.pos
-        self.pos += 1
-        pieces = []
-        while True:
-            pieces.append(self.take(_QDTEXT))
-            char = self.peek()
-            if char == '"':
-                self.pos += 1
-                return "".join(pieces)
-            if char == "\\" and self.pos + 1 < self.end:
-                escaped = self.text[self.pos + 1]
-                if escaped in "\r\n\x00":
-                    raise self.error("control character in quoted-pair")
-                pieces.append(escaped)
-                self.pos += 2
-                continue
-            if char == "":
-                self.pos = start
-                raise self.error("unterminated quoted string")
-            raise self.error(f"control character {char!r} in quoted string")
+        body = _QDTEXT.match(self.text, start + 1)  # the common case: no quoted-pair
+        if self.text.startswith("\\", body.end()):  # type: ignore[union-attr]
+            body = _QUOTED_BODY.match(self.text, start + 1)
+        end = body.end()  # type: ignore[union-attr]
+        if self.text.startswith('"', end):
+            self.pos = end + 1
+            value = body.group()  # type: ignore[union-attr]
+            return _QUOTED_PAIR.sub(r"\1", value) if "\\" in value else value
+        if end >= self.end or (self.text[end] == "\\" and end + 1 >= self.end):
+            raise ChallengeParseError("unterminated quoted string", start)  # or a lone "\" at the end
+        # Report the control character, but resume after this string's closing
+        # quote, so recovery does not read the rest of the header out of phase.
+        error = ChallengeParseError(
+            "control character in quoted-pair" if self.text[end] == "\\"
+            else f"control character {self.text[end]!r} in quoted string",
+            end,
+        )
+        closing = _ANY_QUOTED_BODY.match(self.text, end).end()  # type: ignore[union-attr]
+        self.pos = min(closing + 1, self.end)
+        raise error
 
     def value(self) -> str:
         """auth-param value: quoted-string, token, or (lenient) a bare run."""
@@ -169,27 +183,22 @@ class _Scanner:
 
     def skip_element(self) -> None:
         """Recover from an error: skip past the next comma outside quotes."""
-        while self.pos < self.end:
-            self.take(_SKIP)
-            char = self.peek()
-            if char == ",":
-                self.pos += 1
-                return
-            if char == '"':
-                try:
-                    self.quoted_string()
-                except ChallengeParseError:
-                    self.pos = self.end
+        text, pos, end = self.text, self.pos, self.end
+        while pos < end:
+            pos = _SKIP.match(text, pos).end()  # type: ignore[union-attr]
+            if pos >= end:
+                break
+            if text[pos] == ",":
+                pos += 1
+                break
+            pos = _ANY_QUOTED_BODY.match(text, pos + 1).end() + 1  # type: ignore[union-attr]
+        self.pos = min(pos, end)
 
     def next_is_auth_param(self) -> bool:
         """Look ahead, without consuming, for ``, token BWS =`` (empty elements allowed)."""
         saved = self.pos
         try:
-            while True:
-                self.skip_ows()
-                if self.peek() != ",":
-                    break
-                self.pos += 1
+            self.take(_GAP)
             if not self.take(_TOKEN):
                 return False
             self.skip_ows()
@@ -227,29 +236,25 @@ def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
             challenges.append(Challenge(scheme, current))
 
     while True:
-        # Empty list elements are allowed (RFC 9110 §5.6.1).
-        scan.skip_ows()
-        while scan.peek() == ",":
-            scan.pos += 1
-            scan.skip_ows()
+        scan.take(_GAP)
         if scan.pos >= scan.end:
             break
         element_start = scan.pos
         try:
+            head = _PARAM_HEAD.match(text, element_start)
+            if head is not None:
+                # auth-param of the current challenge: token BWS "=" BWS value.
+                if current is None:
+                    raise ChallengeParseError("parameter before any auth-scheme", element_start)
+                scan.pos = head.end()
+                _add_param(current, head.group(1), scan.value(), element_start, broken)
+                scan.end_of_element()
+                continue
             word = scan.take(_TOKEN_OR_TOKEN68)
             if not word:
                 raise scan.error(f"expected a scheme or parameter name, found {scan.peek()!r}")
             after_word = scan.pos
             scan.skip_ows()
-            if scan.peek() == "=" and "/" not in word:
-                # auth-param of the current challenge.
-                if current is None:
-                    raise ChallengeParseError("parameter before any auth-scheme", element_start)
-                scan.pos += 1
-                scan.skip_ows()
-                _add_param(current, word, scan.value(), element_start, broken)
-                scan.end_of_element()
-                continue
             if "/" in word or (scan.pos == after_word and scan.peek() not in (",", "")):
                 raise ChallengeParseError(f"invalid auth-scheme {word!r}", element_start)
             # A new challenge starts here.
@@ -260,6 +265,13 @@ def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
                 continue
             # 1*SP then token68 or the first auth-param.
             body_start = scan.pos
+            head = _PARAM_HEAD.match(text, body_start)
+            if head is not None and text[head.end():head.end() + 1] not in (",", "=", ""):
+                # Unambiguously an auth-param: a value follows the "=".
+                scan.pos = head.end()
+                _add_param(current, head.group(1), scan.value(), body_start, broken)
+                scan.end_of_element()
+                continue
             first = scan.take(_TOKEN_OR_TOKEN68)
             if not first:
                 raise scan.error(f"expected token68 or auth-param after {scheme!r}")
@@ -292,6 +304,8 @@ def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
         except ChallengeParseError as exc:
             errors.append(exc)
             broken = current is not None
+            if len(errors) >= _MAX_ERRORS:
+                break  # hostile, not quirky: stop rather than collect errors for seconds
             scan.skip_element()
     finish()
     return challenges, errors
@@ -333,10 +347,7 @@ def parse_auth_params(value: HeaderValue) -> Dict[str, str]:
     scan = _Scanner(text)
     params: Dict[str, str] = {}
     while True:
-        scan.skip_ows()
-        while scan.peek() == ",":
-            scan.pos += 1
-            scan.skip_ows()
+        scan.take(_GAP)
         if scan.pos >= scan.end:
             return params
         start = scan.pos
