@@ -1,6 +1,7 @@
 """ChallengeAuth over real sockets, against the embedded ChallengeServer on 127.0.0.1."""
 
 import io
+import socket
 import threading
 from collections import Counter
 
@@ -137,3 +138,48 @@ def test_threads_share_one_auth_without_failures_or_nc_reuse(session):
         sent = Counter((p["nonce"], p["nc"]) for p in map(sent_params, server.exchanges[1:]))
         assert max(sent.values()) == 1  # no nonce count used twice
         assert len(server.exchanges) == threads * per_thread + 2
+
+
+def test_https_through_a_challenging_proxy_is_a_proxy_error_not_a_crash(session):
+    """The 407 to CONNECT happens inside urllib3, before any hook: documented, not hidden."""
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.1)
+    seen = []
+    stop = threading.Event()
+
+    def proxy():
+        for _ in range(300):  # bounded: 30 s at most
+            if stop.is_set():
+                return
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            try:
+                with conn:
+                    conn.settimeout(5)
+                    seen.append(conn.recv(4096))
+                    conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                 b'Proxy-Authenticate: Digest realm="p", nonce="n", qop="auth"\r\n'
+                                 b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=proxy, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    auth = ChallengeAuth("alice", "secret", proxy_auth=("puser", "ppass"))
+    try:
+        with pytest.raises(requests.exceptions.ProxyError) as excinfo:
+            session.get("https://127.0.0.1:9/", auth=auth, proxies={"https": f"http://127.0.0.1:{port}"},
+                        timeout=10)
+        assert "407" in str(excinfo.value)
+        assert seen and seen[0].startswith(b"CONNECT 127.0.0.1:9 ")
+        assert b"Proxy-Authorization" not in seen[0] and b"Authorization" not in seen[0]
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
