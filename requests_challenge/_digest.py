@@ -153,8 +153,9 @@ class DigestOffer:
         if algorithm is None:
             raise UnsupportedChallenge(f"unsupported Digest algorithm {params.get('algorithm')!r}")
         qop: Optional[str] = None
-        if "qop" in params:
-            offered = {item.lower(): item for item in _split_list(params["qop"])}
+        # An empty qop="" reads as none: never answer it with an empty qop=.
+        offered = {item.lower(): item for item in _split_list(params.get("qop", ""))}
+        if offered:
             qop = offered.get("auth") or offered.get("auth-int")
             if qop is None:
                 raise UnsupportedChallenge(f"unsupported qop {params['qop']!r}")
@@ -175,7 +176,8 @@ class DigestOffer:
     @property
     def algorithm_token(self) -> Optional[str]:
         """``algorithm`` exactly as the server spelled it (devices reject a respelling)."""
-        return self.challenge.params.get("algorithm")
+        algorithm = self.challenge.params.get("algorithm")
+        return None if algorithm is None else algorithm.strip()
 
     @property
     def opaque(self) -> Optional[str]:

@@ -74,6 +74,9 @@ _SKIP = re.compile(r"[^\",]*")
 # Error recovery gives up after this many malformed elements (a 1 MiB header of
 # "=," would otherwise take seconds); the challenges read before are kept.
 _MAX_ERRORS = 64
+# Real servers offer a handful of challenges; a header of thousands is an attack
+# on our time, so the first ones are kept and the rest ignored.
+_MAX_CHALLENGES = 128
 
 
 class ChallengeParseError(ValueError):
@@ -238,6 +241,10 @@ def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
     while True:
         scan.take(_GAP)
         if scan.pos >= scan.end:
+            break
+        if len(challenges) >= _MAX_CHALLENGES:
+            errors.append(ChallengeParseError(f"more than {_MAX_CHALLENGES} challenges, the rest ignored", scan.pos))
+            current = None
             break
         element_start = scan.pos
         try:
