@@ -20,6 +20,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Tuple
+from urllib.parse import urljoin
 
 import requests
 from requests.auth import AuthBase
@@ -89,10 +90,11 @@ class _Exchange:
     """Per-request state, carried by the hook itself rather than by the auth object,
     so a request prepared in one thread can be sent from another."""
 
-    __slots__ = ("origin", "sent", "answered", "tries")
+    __slots__ = ("request", "origin", "sent", "answered", "tries")
 
-    def __init__(self, origin: Origin) -> None:
-        self.origin = origin
+    def __init__(self, request: requests.PreparedRequest) -> None:
+        self.request = request  # the one requests copies for every redirect hop
+        self.origin = origin_of(request.url or "")
         self.sent: Dict[str, _Sent] = {}
         self.answered: Dict[str, int] = {}
         self.tries = 0
@@ -161,7 +163,7 @@ class ChallengeAuth(AuthBase):
     # -- requests entry points --------------------------------------------------
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        exchange = _Exchange(origin_of(request.url or ""))
+        exchange = _Exchange(request)
         claim = self._origin.spaces.claim(request.url or "")
         if claim is not None:
             space, choice, nonce_count = claim
@@ -187,6 +189,8 @@ class ChallengeAuth(AuthBase):
             party = self._party_for(exchange, response, send_kwargs)
             if party is None:
                 self._accept(exchange, response)
+                if response.is_redirect:
+                    self._keep_credentials_home(exchange, response)
                 return response
             retry = self._answer(party, exchange, response, send_kwargs)
             if retry is None:
@@ -320,6 +324,15 @@ class ChallengeAuth(AuthBase):
             if not sent.preemptive:
                 credentials.spaces.remember(sent.space)
             self._read_authentication_info(party, credentials, sent, response)
+
+    @staticmethod
+    def _keep_credentials_home(exchange: _Exchange, response: requests.Response) -> None:
+        """Before requests follows a redirect to another origin, take our up-front
+        Authorization off the request it copies: requests keeps it from http://host
+        to https://host, which is another origin all the same."""
+        location = response.headers.get("location", "")
+        if origin_of(urljoin(response.url or "", location)) != exchange.origin:
+            exchange.request.headers.pop("Authorization", None)
 
     def _reject(self, exchange: _Exchange, party: _Party) -> None:
         sent = exchange.sent.get(party.name)

@@ -477,3 +477,19 @@ def test_pickle_and_deepcopy_start_with_no_remembered_nonce(mock):
         assert server.seen[before][2] is None  # challenged afresh
     restored = pickle.loads(pickle.dumps(session.auth))
     assert isinstance(restored, ChallengeAuth) and restored.username == "a"
+
+
+def test_preemptive_credentials_do_not_follow_http_to_https_on_the_same_host(mock):
+    """requests keeps Authorization on this 'upgrade'; it is another origin all the same."""
+    mock.add(responses.GET, "http://example.com/", status=301, headers={"Location": "https://example.com/"})
+    secure = serve(mock, ScriptedServer(['Basic realm="r"']), "https://example.com/")
+    r = requests.get("http://example.com/", auth=ChallengeAuth("a", "b", preemptive_basic=True), timeout=5)
+    assert r.status_code == 401 and [seen[2] for seen in secure.seen] == [None]
+    assert r.history[0].request.url == "http://example.com/"
+
+
+def test_preemptive_credentials_follow_a_same_origin_redirect(mock):
+    mock.add(responses.GET, "http://example.com/old", status=302, headers={"Location": "/new"})
+    new = serve(mock, ScriptedServer(accept=lambda auth, request: auth == "Basic YTpi"), "http://example.com/new")
+    r = requests.get("http://example.com/old", auth=ChallengeAuth("a", "b", preemptive_basic=True), timeout=5)
+    assert r.status_code == 200 and [seen[2] for seen in new.seen] == ["Basic YTpi"]

@@ -1,6 +1,5 @@
 """ChallengeAuth over real sockets, against the embedded ChallengeServer on 127.0.0.1."""
 
-import io
 import socket
 import threading
 from collections import Counter
