@@ -250,12 +250,15 @@ class ChallengeAuth(AuthBase):
         target = retry.url or ""
         if party is _PROXY:
             target = select_proxy(target, send_kwargs.get("proxies") or {}) or target
-        space = ProtectionSpace(origin_of(target), space_prefixes(choice, target), choice)
-        space.nonce_count = 1
-        try:
-            self._attach(party, exchange, retry, space, choice, 1, preemptive=False)
-        except _UnsendableBody as exc:
-            log.debug("cannot answer %s: %s", choice.describe(), exc)
+        for choice in usable:  # strongest first; a weaker one when it cannot be sent
+            space = ProtectionSpace(origin_of(target), space_prefixes(choice, target), choice)
+            space.nonce_count = 1
+            try:
+                self._attach(party, exchange, retry, space, choice, 1, preemptive=False)
+                break
+            except (_UnsendableBody, ValueError) as exc:  # auth-int on a stream; ':' in a Basic name
+                log.debug("cannot answer %s: %s", choice.describe(), exc)
+        else:
             return None
         exchange.answered[party.name] = exchange.answered.get(party.name, 0) + 1
         log.debug("answering %s challenge with %s (realm %r)", party.name, choice.describe(), choice.challenge.params.get("realm", ""))

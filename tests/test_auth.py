@@ -493,3 +493,23 @@ def test_preemptive_credentials_follow_a_same_origin_redirect(mock):
     new = serve(mock, ScriptedServer(accept=lambda auth, request: auth == "Basic YTpi"), "http://example.com/new")
     r = requests.get("http://example.com/old", auth=ChallengeAuth("a", "b", preemptive_basic=True), timeout=5)
     assert r.status_code == 200 and [seen[2] for seen in new.seen] == ["Basic YTpi"]
+
+
+def test_a_challenge_that_cannot_be_answered_falls_back_to_the_next(mock):
+    """A ':' is fine in a Digest name but impossible in Basic (RFC 7617 §2)."""
+    server = serve(mock, ScriptedServer(['Basic realm="r"', 'Digest realm="r", nonce="n", qop="auth-int"']),
+                   method=responses.POST)
+
+    def stream():
+        yield b"chunk"
+
+    r = requests.post("http://example.com/", data=b"x", auth=ChallengeAuth("domain:user", "p"), timeout=5)
+    assert r.status_code == 200 and credentials_of(server.seen[1][2])["username"] == "domain:user"
+    with pytest.raises(requests.exceptions.UnrewindableBodyError):
+        requests.post("http://example.com/", data=stream(), auth=ChallengeAuth("domain:user", "p"), timeout=5)
+
+
+def test_nothing_answerable_returns_the_401_without_raising(mock):
+    serve(mock, ScriptedServer(['Basic realm="r"']))
+    r = requests.get("http://example.com/", auth=ChallengeAuth("domain:user", "p"), timeout=5)
+    assert r.status_code == 401 and not r.history
