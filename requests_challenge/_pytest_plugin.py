@@ -1,0 +1,34 @@
+"""The ``challenge_server`` pytest fixture (entry point ``pytest11``).
+
+Kept apart from `requests_challenge.testing` so that loading the plugin in every
+pytest run costs almost nothing: the server module is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+import pytest
+
+if TYPE_CHECKING:
+    from .testing import ChallengeServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "challenge_server(**options): ChallengeServer keyword arguments for the challenge_server fixture",
+    )
+
+
+@pytest.fixture
+def challenge_server(request: pytest.FixtureRequest) -> Iterator["ChallengeServer"]:
+    """A started `ChallengeServer` for this test; user ``DEMO_USER`` / ``DEMO_PASSWORD``.
+
+    Options: ``@pytest.mark.challenge_server(challenges=[Digest("MD5")], strict_nc=True)``.
+    """
+    from .testing import ChallengeServer
+
+    marker = request.node.get_closest_marker("challenge_server")
+    with ChallengeServer(**(marker.kwargs if marker else {})) as server:
+        yield server
