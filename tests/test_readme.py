@@ -55,7 +55,8 @@ def test_install_and_demo_command_works_in_a_fresh_venv(tmp_path):
     assert "the second had no 401" in result.stdout
     assert str(env_dir) in subprocess.run([str(env_dir / "bin" / "python"), "-c",
                                            "import requests_challenge, sys; print(requests_challenge.__file__)"],
-                                          capture_output=True, text=True, timeout=60, env=env).stdout
+                                          capture_output=True, text=True, timeout=60, env=env,
+                                          cwd=tmp_path).stdout
 
 
 def test_readme_examples_hold():
