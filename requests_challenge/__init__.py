@@ -18,6 +18,7 @@ from ._digest import (
 )
 from ._grammar import Challenge, ChallengeParseError, parse_auth_params, parse_challenges
 from ._ranking import Choice, choose_challenge, rank_challenges
+from ._tunnel import ChallengeAdapter, ProxyAuthenticationError
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,8 @@ __all__ = [
     "ChallengeAuth",
     "AuthenticationError",
     "MutualAuthenticationError",
+    "ChallengeAdapter",
+    "ProxyAuthenticationError",
     "Challenge",
     "ChallengeParseError",
     "parse_challenges",
