@@ -29,7 +29,7 @@ from requests.exceptions import RequestException, UnrewindableBodyError
 from requests.utils import select_proxy
 
 from ._basic import basic_authorization, reject_control_characters
-from ._digest import DigestAnswer, digest_authorization, expected_rspauth, session_ha1
+from ._digest import DigestAnswer, expected_rspauth
 from ._grammar import ChallengeParseError, parse_auth_params, parse_challenges_lenient
 from ._ranking import Choice, allowed_schemes, rank_challenges
 from ._spaces import Origin, ProtectionSpace, ProtectionSpaces, origin_of, space_prefixes
@@ -288,30 +288,13 @@ class ChallengeAuth(AuthBase):
     ) -> None:
         """Put ``party``'s credentials for ``space`` on ``request``."""
         credentials = self._credentials_for(party)
-        answer: Optional[DigestAnswer] = None
-        if choice.digest is None:
-            if space.authorization is None:
-                space.authorization = basic_authorization(
-                    credentials.username, credentials.password, self._basic_encoding,
-                    charset=choice.challenge.params.get("charset"),
-                )
-            header = space.authorization
-        else:
-            offer = choice.digest
-            if space.base_ha1 is None:
-                space.base_ha1 = session_ha1(offer.algorithm, credentials.username, offer.realm, credentials.password)
-            cnonce = None
-            if offer.algorithm.session:
-                if space.session_cnonce is None:
-                    space.session_cnonce = secrets.token_hex(16)
-                cnonce = space.session_cnonce
-            body = _body_bytes(request) if offer.qop is not None and offer.qop.lower() == "auth-int" else b""
-            uri = (request.url or "") if party is _PROXY else request.path_url
-            answer = digest_authorization(
-                offer, credentials.username, credentials.password, request.method or "GET", uri,
-                nonce_count=nonce_count, cnonce=cnonce, body=body, base_ha1=space.base_ha1,
-            )
-            header = answer.header
+        offer = choice.digest
+        auth_int = offer is not None and offer.qop is not None and offer.qop.lower() == "auth-int"
+        header, answer = space.credentials(
+            choice, credentials.username, credentials.password, request.method or "GET",
+            (request.url or "") if party is _PROXY else request.path_url, nonce_count,
+            body=_body_bytes(request) if auth_int else b"", basic_encoding=self._basic_encoding,
+        )
         request.headers[party.credentials_header] = header
         exchange.sent[party.name] = _Sent(space, answer, preemptive)
 

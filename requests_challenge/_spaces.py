@@ -15,11 +15,14 @@ behind one lock; everything else in the package is immutable.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import threading
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
+from ._basic import basic_authorization
+from ._digest import DigestAnswer, digest_authorization, session_ha1
 from ._ranking import Choice
 
 __all__ = ["Origin", "origin_of", "ProtectionSpace", "ProtectionSpaces", "space_prefixes"]
@@ -94,6 +97,41 @@ class ProtectionSpace:
     @property
     def key(self) -> Tuple[Origin, str, str]:
         return self.origin, self.choice.scheme, self.choice.challenge.params.get("realm", "")
+
+    def credentials(
+        self,
+        choice: Choice,
+        username: str,
+        password: str,
+        method: str,
+        uri: str,
+        nonce_count: int,
+        *,
+        body: bytes = b"",
+        basic_encoding: str = "utf-8",
+    ) -> Tuple[str, Optional[DigestAnswer]]:
+        """The credentials header value for one request in this space, and for
+        Digest what verifying ``rspauth`` needs; the parts that never change
+        (Basic's header, Digest's H(user:realm:password)) are computed once."""
+        if choice.digest is None:
+            if self.authorization is None:
+                self.authorization = basic_authorization(
+                    username, password, basic_encoding, charset=choice.challenge.params.get("charset")
+                )
+            return self.authorization, None
+        offer = choice.digest
+        if self.base_ha1 is None:
+            self.base_ha1 = session_ha1(offer.algorithm, username, offer.realm, password)
+        cnonce = None
+        if offer.algorithm.session:
+            if self.session_cnonce is None:
+                self.session_cnonce = secrets.token_hex(16)
+            cnonce = self.session_cnonce
+        answer = digest_authorization(
+            offer, username, password, method, uri,
+            nonce_count=nonce_count, cnonce=cnonce, body=body, base_ha1=self.base_ha1,
+        )
+        return answer.header, answer
 
     def covers(self, origin: Origin, path: str) -> int:
         """Length of the longest matching prefix, or -1."""

@@ -73,7 +73,7 @@ from urllib3.poolmanager import ProxyManager
 
 from ._auth import AuthenticationError
 from ._basic import basic_authorization, reject_control_characters
-from ._digest import DigestAnswer, digest_authorization, expected_rspauth, session_ha1
+from ._digest import DigestAnswer, digest_authorization, expected_rspauth
 from ._grammar import ChallengeParseError, parse_auth_params, parse_challenges_lenient
 from ._ranking import Choice, allowed_schemes, rank_challenges
 from ._spaces import ProtectionSpace, ProtectionSpaces, origin_of
@@ -411,24 +411,10 @@ class _TunnelAuth:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _credentials(self, pending: _Pending, target: str) -> str:
-        space, choice = pending.space, pending.choice
-        if choice.digest is None:
-            if space.authorization is None:
-                space.authorization = connect_authorization(choice, self.username, self.password, target)
-            return space.authorization
-        offer = choice.digest
-        if space.base_ha1 is None:
-            space.base_ha1 = session_ha1(offer.algorithm, self.username, offer.realm, self.password)
-        cnonce = None
-        if offer.algorithm.session:
-            if space.session_cnonce is None:
-                space.session_cnonce = secrets.token_hex(16)
-            cnonce = space.session_cnonce
-        pending.answer = digest_authorization(
-            offer, self.username, self.password, "CONNECT", target,
-            nonce_count=pending.nonce_count, cnonce=cnonce, base_ha1=space.base_ha1,
+        header, pending.answer = pending.space.credentials(
+            pending.choice, self.username, self.password, "CONNECT", target, pending.nonce_count,
         )
-        return pending.answer.header
+        return header
 
     def _next_count(self, round_: _Round) -> None:
         """Before resending: a fresh nc, reserved under the lock when the space is shared."""

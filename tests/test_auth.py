@@ -2,7 +2,6 @@
 
 import copy
 import hashlib
-import io
 import logging
 import pickle
 import threading
@@ -14,7 +13,6 @@ import responses
 from requests_challenge import (
     ChallengeAuth,
     MutualAuthenticationError,
-    parse_auth_params,
     parse_challenges,
 )
 
