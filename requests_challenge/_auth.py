@@ -301,13 +301,15 @@ class ChallengeAuth(AuthBase):
     # -- after the reply ----------------------------------------------------------
 
     def _accept(self, exchange: _Exchange, response: requests.Response) -> None:
-        """The final reply: remember what worked, forget what was refused."""
+        """The final reply: remember the origin's space that worked; check what each
+        party says back. (Proxy spaces are not kept: proxy credentials never go up
+        front, see the README.)"""
         if response.status_code in (401, 407):
             return
         for party_name, sent in exchange.sent.items():
             party = _PROXY if party_name == "proxy" else _ORIGIN
             credentials = self._credentials_for(party)
-            if not sent.preemptive:
+            if party is _ORIGIN and not sent.preemptive:
                 credentials.spaces.remember(sent.space)
             self._read_authentication_info(party, credentials, sent, response)
 
