@@ -63,7 +63,7 @@ import functools
 import logging
 import re
 import secrets
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 import urllib3
 from requests.adapters import HTTPAdapter
@@ -675,7 +675,7 @@ class ChallengeAdapter(HTTPAdapter):
     def __setstate__(self, state: Dict[str, Any]) -> None:
         # HTTPAdapter restores __attrs__ and makes a new pool manager; the copy
         # starts with no remembered proxy challenge.
-        super().__setstate__(state)
+        super().__setstate__(state)  # type: ignore[misc]  # present at run time
         self._tunnel_auth = self._new_tunnel_auth()
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
@@ -686,7 +686,7 @@ class ChallengeAdapter(HTTPAdapter):
             https_pool = pool_classes.get("https")
             if https_pool is not None and not isinstance(https_pool, _TunnelPoolFactory):
                 manager.pool_classes_by_scheme = {
-                    **pool_classes, "https": _TunnelPoolFactory(https_pool, tunnel_auth)
+                    **pool_classes, "https": _TunnelPoolFactory(https_pool, tunnel_auth)  # type: ignore[dict-item]
                 }
         return manager
 
@@ -702,7 +702,7 @@ class ChallengeAdapter(HTTPAdapter):
 
 def _find_failure(exc: BaseException) -> Optional[_TunnelFailure]:
     """Our failure inside requests' ProxyError(MaxRetryError(reason=ProxyError(..., it)))."""
-    seen = set()
+    seen: Set[int] = set()
     todo: List[Any] = [exc]
     while todo and len(seen) < 32:
         current = todo.pop(0)

@@ -469,7 +469,7 @@ class ChallengeServer:
 
     def _has_cookie(self, headers: HTTPMessage) -> bool:
         sent = "; ".join(headers.get_all("Cookie") or [])
-        return self.cookie in (pair.strip() for pair in sent.split(";"))
+        return self.cookie is not None and self.cookie in {pair.strip() for pair in sent.split(";")}
 
     def _check_basic(self, value: str) -> _Verdict:
         """RFC 7617 §2: base64 of user-id ":" password."""
@@ -582,9 +582,9 @@ class ChallengeServer:
                 return None, "userhash was not offered"
             sent = _latin1(p.get("username", "").lower())
             realm = offer.realm.encode("latin-1")
-            for name in self.users:
-                if hmac.compare_digest(algorithm.hash(name.encode("utf-8") + b":" + realm).encode(), sent):
-                    return name, ""
+            for user in self.users:
+                if hmac.compare_digest(algorithm.hash(user.encode("utf-8") + b":" + realm).encode(), sent):
+                    return user, ""
             return None, "unknown user"
         if "username*" in p:
             if "username" in p:
@@ -644,7 +644,7 @@ class _Handler(BaseHTTPRequestHandler):
         return "requests-challenge-testing"
 
     def setup(self) -> None:
-        self.timeout = self.server.owner.timeout  # applied to the socket by setup()
+        self.timeout = self.server.owner.timeout  # type: ignore[misc]  # applied to the socket by setup()
         super().setup()
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()  # here, in the connection's thread, not in accept()
@@ -669,7 +669,7 @@ class _Handler(BaseHTTPRequestHandler):
             authorization = self.headers.get(owner._names.authorization)
             exchange = Exchange(self.command, self.path, authorization, exc.status, None, exc.reason)
         else:
-            reply, exchange = owner._answer(self.command, self.path, self.headers, body)
+            reply, exchange = owner._answer(self.command, self.path, self.headers, body)  # type: ignore[arg-type]
         owner.exchanges.append(exchange)  # before replying: a client that got the reply sees it logged
         if owner.on_exchange is not None:
             owner.on_exchange(exchange)
@@ -740,7 +740,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # not HTTPServer's: its getfqdn() may wait on DNS
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]
 
     def get_request(self) -> Tuple[socket.socket, object]:
         sock, address = super().get_request()
