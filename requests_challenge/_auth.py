@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Tuple
 from urllib.parse import urljoin
@@ -26,6 +27,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 from requests.exceptions import RequestException, UnrewindableBodyError
+from requests.models import REDIRECT_STATI
 from requests.utils import select_proxy
 
 from ._basic import basic_authorization, reject_control_characters
@@ -90,14 +92,21 @@ class _Exchange:
     """Per-request state, carried by the hook itself rather than by the auth object,
     so a request prepared in one thread can be sent from another."""
 
-    __slots__ = ("request", "origin", "sent", "answered", "tries")
+    __slots__ = ("_request", "origin", "sent", "answered", "tries")
 
     def __init__(self, request: requests.PreparedRequest) -> None:
-        self.request = request  # the one requests copies for every redirect hop
+        # The one requests copies for every redirect hop; held weakly, because the
+        # request holds the hook and the hook this exchange: a strong reference back
+        # made every request a reference cycle for the cyclic GC (23 objects each).
+        self._request = weakref.ref(request)
         self.origin = origin_of(request.url or "")
         self.sent: Dict[str, _Sent] = {}
         self.answered: Dict[str, int] = {}
         self.tries = 0
+
+    @property
+    def request(self) -> Optional[requests.PreparedRequest]:
+        return self._request()
 
 
 class ChallengeAuth(AuthBase):
@@ -189,7 +198,7 @@ class ChallengeAuth(AuthBase):
             party = self._party_for(exchange, response, send_kwargs)
             if party is None:
                 self._accept(exchange, response)
-                if response.is_redirect:
+                if response.status_code in REDIRECT_STATI and response.is_redirect:  # status first: cheaper
                     self._keep_credentials_home(exchange, response)
                 return response
             retry = self._answer(party, exchange, response, send_kwargs)
@@ -320,7 +329,9 @@ class ChallengeAuth(AuthBase):
         to https://host, which is another origin all the same."""
         location = response.headers.get("location", "")
         if origin_of(urljoin(response.url or "", location)) != exchange.origin:
-            exchange.request.headers.pop("Authorization", None)
+            request = exchange.request
+            if request is not None:
+                request.headers.pop("Authorization", None)
 
     def _reject(self, exchange: _Exchange, party: _Party) -> None:
         sent = exchange.sent.get(party.name)
@@ -333,6 +344,8 @@ class ChallengeAuth(AuthBase):
         """RFC 7616 §3.5: follow ``nextnonce``; check ``rspauth`` when the server sends one."""
         if sent.answer is None:
             return
+        if party.info_header not in response.headers:
+            return  # the usual case, and cheaper to see than to fetch every line
         values = _header_lines(response, party.info_header)
         if not values:
             return

@@ -224,37 +224,67 @@ def digest_authorization(
     """
     reject_control_characters(username, "username")
     reject_control_characters(password, "password")
-    algorithm = offer.algorithm
-    h = algorithm.hash
-    if cnonce is None:
-        cnonce = secrets.token_hex(16)
-    nc = f"{nonce_count:08x}"
-    ha1 = base_ha1 or session_ha1(algorithm, username, offer.realm, password)
-    if algorithm.session:
-        ha1 = h(_octets(f"{ha1}:{offer.nonce}:{cnonce}"))
-    a2 = f"{method}:{uri}"
-    if offer.qop is not None and offer.qop.lower() == "auth-int":
-        a2 += ":" + h(body)
-    ha2 = h(_octets(a2))
-    if offer.qop is None:
-        response = h(_octets(f"{ha1}:{offer.nonce}:{ha2}"))
-    else:
-        response = h(_octets(f"{ha1}:{offer.nonce}:{nc}:{cnonce}:{offer.qop}:{ha2}"))
+    ha1 = base_ha1 or session_ha1(offer.algorithm, username, offer.realm, password)
+    return DigestTemplate(offer, username).answer(ha1, method, uri, nonce_count, cnonce, body)
 
-    parts = [_username_field(offer, username, algorithm)]
-    parts.append(f"realm={quote_string(offer.realm)}")
-    parts.append(f"nonce={quote_string(offer.nonce)}")
-    parts.append(f"uri={quote_string(uri)}")
-    if offer.algorithm_token is not None:
-        parts.append(f"algorithm={offer.algorithm_token}")  # unquoted: RFC 7616 ABNF
-    parts.append(f'response="{response}"')
-    if offer.opaque is not None:
-        parts.append(f"opaque={quote_string(offer.opaque)}")
-    if offer.qop is not None:
-        parts.append(f'qop={offer.qop}, nc={nc}, cnonce="{cnonce}"')
-    if offer.userhash:
-        parts.append("userhash=true")
-    return DigestAnswer("Digest " + ", ".join(parts), offer, ha1, uri, nc, cnonce)
+
+class DigestTemplate:
+    """The parts of a Digest Authorization that never change for one offer and user.
+
+    A protection space builds one per nonce and answers each request with
+    `answer`: two hashes and one f-string, instead of quoting realm, nonce and
+    opaque again and checking the credentials again on every request.
+    """
+
+    __slots__ = ("offer", "_hash", "_session", "_auth_int", "_qop", "_nonce", "_head", "_middle", "_tail")
+
+    def __init__(self, offer: DigestOffer, username: str) -> None:
+        algorithm = offer.algorithm
+        self.offer = offer
+        self._hash = algorithm.hash
+        self._session = algorithm.session
+        self._qop = offer.qop
+        self._auth_int = offer.qop is not None and offer.qop.lower() == "auth-int"
+        self._nonce = offer.nonce
+        fields = [
+            _username_field(offer, username, algorithm),
+            f"realm={quote_string(offer.realm)}",
+            f"nonce={quote_string(offer.nonce)}",
+        ]
+        self._head = "Digest " + ", ".join(fields) + ", uri="
+        token = offer.algorithm_token  # unquoted: RFC 7616 ABNF
+        self._middle = (f", algorithm={token}" if token is not None else "") + ', response="'
+        opaque = offer.opaque
+        self._tail = '"' + (f", opaque={quote_string(opaque)}" if opaque is not None else "")
+
+    def answer(
+        self, ha1: str, method: str, uri: str, nonce_count: int, cnonce: Optional[str] = None, body: bytes = b""
+    ) -> DigestAnswer:
+        """The credentials for one request; ``ha1`` is `session_ha1`'s value."""
+        h = self._hash
+        nonce = self._nonce
+        if cnonce is None:
+            cnonce = secrets.token_hex(16)
+        nc = f"{nonce_count:08x}"
+        if self._session:
+            ha1 = h(_octets(f"{ha1}:{nonce}:{cnonce}"))
+        a2 = f"{method}:{uri}"
+        if self._auth_int:
+            a2 += ":" + h(body)
+        ha2 = h(_octets(a2))
+        qop = self._qop
+        if qop is None:
+            response = h(_octets(f"{ha1}:{nonce}:{ha2}"))
+            header = f"{self._head}{quote_string(uri)}{self._middle}{response}{self._tail}"
+        else:
+            response = h(_octets(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}"))
+            header = (
+                f"{self._head}{quote_string(uri)}{self._middle}{response}{self._tail}"
+                f', qop={qop}, nc={nc}, cnonce="{cnonce}"'
+            )
+        if self.offer.userhash:
+            header += ", userhash=true"
+        return DigestAnswer(header, self.offer, ha1, uri, nc, cnonce)
 
 
 def _username_field(offer: DigestOffer, username: str, algorithm: DigestAlgorithm) -> str:

@@ -15,6 +15,7 @@ behind one lock; everything else in the package is immutable.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 import threading
 from collections import OrderedDict
@@ -22,7 +23,7 @@ from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ._basic import basic_authorization
-from ._digest import DigestAnswer, digest_authorization, session_ha1
+from ._digest import DigestAnswer, DigestTemplate, session_ha1
 from ._ranking import Choice
 
 __all__ = ["Origin", "origin_of", "ProtectionSpace", "ProtectionSpaces", "space_prefixes"]
@@ -31,6 +32,7 @@ Origin = Tuple[str, str, int]  # scheme, lower-case host, port
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@functools.lru_cache(maxsize=256)  # a Session asks about the same few URLs over and over
 def origin_of(url: str) -> Origin:
     """(scheme, host, port) of an absolute URL; https and http on one host differ."""
     parts = urlsplit(url)
@@ -81,7 +83,7 @@ def space_prefixes(choice: Choice, url: str) -> Tuple[str, ...]:
 class ProtectionSpace:
     """One remembered space: its challenge, and for Digest the nonce in use and its count."""
 
-    __slots__ = ("origin", "prefixes", "choice", "nonce_count", "base_ha1", "session_cnonce", "authorization")
+    __slots__ = ("origin", "prefixes", "choice", "nonce_count", "base_ha1", "session_cnonce", "authorization", "digest_template")
 
     def __init__(self, origin: Origin, prefixes: Tuple[str, ...], choice: Choice) -> None:
         self.origin = origin
@@ -93,6 +95,7 @@ class ProtectionSpace:
         # it from the first request (RFC 7616 §3.4.2) or recomputes it each time.
         self.session_cnonce: Optional[str] = None
         self.authorization: Optional[str] = None  # Basic header, cached
+        self.digest_template: Optional[DigestTemplate] = None  # for choice.digest, built once
 
     @property
     def key(self) -> Tuple[Origin, str, str]:
@@ -127,17 +130,21 @@ class ProtectionSpace:
             if self.session_cnonce is None:
                 self.session_cnonce = secrets.token_hex(16)
             cnonce = self.session_cnonce
-        answer = digest_authorization(
-            offer, username, password, method, uri,
-            nonce_count=nonce_count, cnonce=cnonce, body=body, base_ha1=self.base_ha1,
-        )
+        template = self.digest_template
+        if template is None or template.offer is not offer:  # first use, or a nextnonce
+            template = self.digest_template = DigestTemplate(offer, username)
+        answer = template.answer(self.base_ha1, method, uri, nonce_count, cnonce, body)
         return answer.header, answer
 
     def covers(self, origin: Origin, path: str) -> int:
         """Length of the longest matching prefix, or -1."""
         if origin != self.origin:
             return -1
-        return max((len(p) for p in self.prefixes if _covers(p, path)), default=-1)
+        best = -1
+        for prefix in self.prefixes:  # a loop, not max() over a generator: this runs per request
+            if len(prefix) > best and _covers(prefix, path):
+                best = len(prefix)
+        return best
 
 
 class ProtectionSpaces:
@@ -147,7 +154,6 @@ class ProtectionSpaces:
         self._lock = threading.Lock()
         self._spaces: "OrderedDict[Tuple[Origin, str, str], ProtectionSpace]" = OrderedDict()
         self._limit = limit
-
     def __len__(self) -> int:
         return len(self._spaces)
 
