@@ -72,3 +72,10 @@ def test_readme_examples_hold():
 def test_readme_mentions_every_command_line_subcommand():
     for subcommand in ("demo", "get", "serve"):
         assert f"requests-challenge {subcommand}" in README
+
+
+def test_readme_renders_without_warnings():
+    """A malformed table silently drops rows on PyPI; render it strictly here."""
+    docutils_core = pytest.importorskip("docutils.core")
+    docutils_core.publish_string(README, writer_name="null",
+                                 settings_overrides={"halt_level": 2, "report_level": 2})
