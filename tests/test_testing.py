@@ -3,14 +3,9 @@ with hashlib and the RFCs' formulas, so the server is checked against the RFCs a
 not against the package's own client code (except in the ChallengeAuth tests at the end)."""
 
 import base64
-import datetime
 import hashlib
 import http.client
-import ipaddress
-import shutil
 import socket
-import ssl
-import subprocess
 import threading
 from typing import Callable, Dict, Optional, Tuple
 from urllib.parse import quote
@@ -19,7 +14,7 @@ import pytest
 import requests
 
 from requests_challenge import ChallengeAuth, parse_auth_params, parse_challenges
-from requests_challenge.testing import Basic, ChallengeServer, Digest, Exchange, Raw
+from requests_challenge.testing import Basic, ChallengeServer, Digest, Exchange, Raw, self_signed_certificate
 
 pytest_plugins = ["pytester"]
 
@@ -524,54 +519,13 @@ def test_invalid_offers_are_refused_early(make):
 # -- TLS -------------------------------------------------------------------------------
 
 
-def self_signed_certificate(directory) -> Tuple[str, str]:
-    """A certificate for 127.0.0.1, made now: with cryptography, else the openssl command."""
-    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        if shutil.which("openssl") is None:
-            pytest.skip("neither the cryptography package nor the openssl command to make a certificate")
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1"],
-            check=True, capture_output=True, timeout=30,
-        )
-        return cert, key
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(private.public_key()), False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(private.public_key()), False)
-        .sign(private, hashes.SHA256())
-    )
-    with open(cert, "wb") as f:
-        f.write(certificate.public_bytes(serialization.Encoding.PEM))
-    with open(key, "wb") as f:
-        f.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-    return cert, key
-
-
 def test_tls(serve, tmp_path):
-    cert, key = self_signed_certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server = serve(Digest("SHA-256"), ssl_context=context)
+    try:
+        certificate = self_signed_certificate(tmp_path)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    cert = certificate.cert
+    server = serve(Digest("SHA-256"), ssl_context=certificate.server_context())
     assert server.url.startswith("https://127.0.0.1:")
     r = requests.get(server.url + "/tls", auth=ChallengeAuth("alice", "secret"), verify=cert, timeout=5)
     assert r.status_code == 200 and r.json()["user"] == "alice"

@@ -3,7 +3,7 @@
 `FakeProxy` is a CONNECT proxy in a thread that checks Digest and Basic with its
 own code (hashlib, base64; nothing from the library), records every CONNECT,
 and relays an accepted tunnel to a TLS origin on 127.0.0.1. The origin's
-certificate is made here (cryptography if installed, else the openssl CLI) and
+certificate is made here (requests_challenge.testing.self_signed_certificate) and
 verified by the client: no ``verify=False`` anywhere.
 """
 
@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime
 import hashlib
 import http.client
 import http.server
-import ipaddress
 import pickle
 import re
 import secrets
 import select
-import shutil
 import socket
 import socketserver
 import ssl
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
@@ -40,6 +35,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import ProxyManager
 
 from requests_challenge import ChallengeAuth, choose_challenge, parse_challenges
+from requests_challenge.testing import SelfSignedCertificate as Certificate
+from requests_challenge.testing import self_signed_certificate
 from requests_challenge._tunnel import (
     ChallengeAdapter,
     ProxyAuthenticationError,
@@ -60,79 +57,12 @@ TIMEOUT = 10.0
 # -- certificates and the TLS origin ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Certificate:
-    cert: str
-    key: str
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-
-def _make_with_cryptography(directory: Path) -> Certificate:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    public = key.public_key()
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, False, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert, key_path = directory / "cert.pem", directory / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return Certificate(str(cert), str(key_path))
-
-
-def _make_with_openssl(directory: Path) -> Certificate:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={HOST}",
-            "-addext", f"subjectAltName=IP:{HOST}",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,digitalSignature,keyCertSign",
-        ],
-        check=True, capture_output=True, timeout=30,
-    )
-    return Certificate(str(cert), str(key))
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    directory = tmp_path_factory.mktemp("tls")
     try:
-        return _make_with_cryptography(directory)
-    except ImportError:
-        pass
-    if shutil.which("openssl") is None:
-        pytest.skip("making a test certificate needs the cryptography package or the openssl CLI")
-    return _make_with_openssl(directory)
+        return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
 
 
 class RecordingOrigin:

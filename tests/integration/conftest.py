@@ -9,15 +9,12 @@ installation can never turn into a green run made of skips.
 
 from __future__ import annotations
 
-import os
 from typing import Iterator, Tuple, Type
 
 import pytest
 import requests
 
-from .servers import USERS, Apache, Lighttpd, ServerProcess, Squid
-
-REQUIRE_SERVERS_ENV = "REQUESTS_CHALLENGE_REQUIRE_SERVERS"
+from .servers import USERS, Apache, Lighttpd, ServerProcess, Squid, unavailable
 
 #: Environment variables through which requests would pick up a proxy or
 #: bypass one; none of them may steer these tests.
@@ -33,18 +30,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
-        pytest.fail(f"{reason}; {REQUIRE_SERVERS_ENV}=1 forbids skipping", pytrace=False)
-    pytest.skip(reason)
-
-
 def _serve(
     cls: Type[ServerProcess], factory: pytest.TempPathFactory, **kwargs: object
 ) -> Iterator[ServerProcess]:
     reason = cls.missing()
     if reason:
-        _unavailable(reason)
+        unavailable(reason)
     server = cls(factory.mktemp(cls.name), **kwargs)  # type: ignore[arg-type]
     server.start()
     try:

@@ -25,7 +25,7 @@ from .servers import REQUEST_TIMEOUT, USERS, WRONG_PASSWORD, Lighttpd, Squid
 from .tunnel_support import (
     ORIGIN_PASSWORD,
     ORIGIN_USER,
-    Certificate,
+    SelfSignedCertificate as Certificate,
     https_origin,
     make_certificate,
     tunnel_lines,
