@@ -511,3 +511,25 @@ def test_nothing_answerable_returns_the_401_without_raising(mock):
     serve(mock, ScriptedServer(['Basic realm="r"']))
     r = requests.get("http://example.com/", auth=ChallengeAuth("domain:user", "p"), timeout=5)
     assert r.status_code == 401 and not r.history
+
+
+def test_proxy_credentials_do_not_ride_along_on_a_redirect(mock):
+    """The 407 is answered on the retry only; the redirect hop starts without them."""
+    seen = []
+
+    def first(request):
+        seen.append(("first", request.headers.get("Proxy-Authorization")))
+        if request.headers.get("Proxy-Authorization"):
+            return 302, [("Location", "http://other.example/next")], ""
+        return 407, [("Proxy-Authenticate", 'Basic realm="proxy"')], ""
+
+    def hop(request):
+        seen.append(("hop", request.headers.get("Proxy-Authorization")))
+        return 200, [], "ok"
+
+    mock.add_callback(responses.GET, "http://example.com/", callback=first)
+    mock.add_callback(responses.GET, "http://other.example/next", callback=hop)
+    auth = ChallengeAuth("a", "b", proxy_auth=("puser", "ppass"))
+    r = requests.get("http://example.com/", auth=auth, proxies={"http": "http://proxy.test:3128"}, timeout=5)
+    assert r.status_code == 200
+    assert seen[0] == ("first", None) and seen[1][1].startswith("Basic ") and seen[2] == ("hop", None)
