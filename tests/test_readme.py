@@ -77,5 +77,7 @@ def test_readme_mentions_every_command_line_subcommand():
 def test_readme_renders_without_warnings():
     """A malformed table silently drops rows on PyPI; render it strictly here."""
     docutils_core = pytest.importorskip("docutils.core")
-    docutils_core.publish_string(README, writer_name="null",
+    from docutils.writers import null
+
+    docutils_core.publish_string(README, writer=null.Writer(),
                                  settings_overrides={"halt_level": 2, "report_level": 2})
