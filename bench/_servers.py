@@ -186,15 +186,8 @@ def start_server(choice: str = "auto") -> Tuple[BenchServer, str]:
 def _serve_forever() -> None:
     """Child process: run the embedded servers until SIGTERM or stdin closes."""
     sys.path.insert(0, str(ROOT))
-    from requests_challenge import testing
     from requests_challenge.testing import Basic, ChallengeServer, Digest
 
-    # http.server sends the headers and the body of a reply in two writes; with
-    # Nagle's algorithm on, the body then waits for the client's delayed ACK
-    # (about 40 ms a request on Linux). StreamRequestHandler's own switch:
-    handler = getattr(testing, "_Handler", None)
-    if handler is not None and not getattr(handler, "disable_nagle_algorithm", False):
-        handler.disable_nagle_algorithm = True
     users = {USER: PASSWORD}
     open_paths = ("/open/",)
     digest = ChallengeServer(users, [Digest("SHA-256", realm="sha256 realm")], open_paths=open_paths,
