@@ -100,8 +100,8 @@ class _Exchange:
         # made every request a reference cycle for the cyclic GC (23 objects each).
         self._request = weakref.ref(request)
         self.origin = origin_of(request.url or "")
-        self.sent: Dict[str, _Sent] = {}
-        self.answered: Dict[str, int] = {}
+        self.sent: Dict[_Party, _Sent] = {}
+        self.answered: Dict[_Party, int] = {}
         self.tries = 0
 
     @property
@@ -247,10 +247,10 @@ class ChallengeAuth(AuthBase):
             log.debug("no %s challenge this client can answer", party.name)
             return None
         choice = usable[0]
-        if exchange.answered.get(party.name, 0) and not (choice.digest and choice.digest.stale):
+        if exchange.answered.get(party, 0) and not (choice.digest and choice.digest.stale):
             log.debug("%s credentials were refused (%s)", party.name, choice.describe())
             return None
-        previous = exchange.sent.get(party.name)
+        previous = exchange.sent.get(party)
         if previous is not None and previous.preemptive:
             # Its nonce is spent (rotated or expired): never send it up front again.
             self._credentials_for(party).spaces.forget(previous.space)
@@ -269,7 +269,7 @@ class ChallengeAuth(AuthBase):
                 log.debug("cannot answer %s: %s", choice.describe(), exc)
         else:
             return None
-        exchange.answered[party.name] = exchange.answered.get(party.name, 0) + 1
+        exchange.answered[party] = exchange.answered.get(party, 0) + 1
         log.debug("answering %s challenge with %s (realm %r)", party.name, choice.describe(), choice.challenge.params.get("realm", ""))
         # Release the 401's connection to the pool so the retry can reuse it.
         try:
@@ -297,15 +297,14 @@ class ChallengeAuth(AuthBase):
     ) -> None:
         """Put ``party``'s credentials for ``space`` on ``request``."""
         credentials = self._credentials_for(party)
-        offer = choice.digest
-        auth_int = offer is not None and offer.qop is not None and offer.qop.lower() == "auth-int"
+        auth_int = choice.digest is not None and choice.digest.auth_int
         header, answer = space.credentials(
             choice, credentials.username, credentials.password, request.method or "GET",
             (request.url or "") if party is _PROXY else request.path_url, nonce_count,
             body=_body_bytes(request) if auth_int else b"", basic_encoding=self._basic_encoding,
         )
         request.headers[party.credentials_header] = header
-        exchange.sent[party.name] = _Sent(space, answer, preemptive)
+        exchange.sent[party] = _Sent(space, answer, preemptive)
 
     # -- after the reply ----------------------------------------------------------
 
@@ -315,8 +314,7 @@ class ChallengeAuth(AuthBase):
         front, see the README.)"""
         if response.status_code in (401, 407):
             return
-        for party_name, sent in exchange.sent.items():
-            party = _PROXY if party_name == "proxy" else _ORIGIN
+        for party, sent in exchange.sent.items():
             credentials = self._credentials_for(party)
             if party is _ORIGIN and not sent.preemptive:
                 credentials.spaces.remember(sent.space)
@@ -334,7 +332,7 @@ class ChallengeAuth(AuthBase):
                 request.headers.pop("Authorization", None)
 
     def _reject(self, exchange: _Exchange, party: _Party) -> None:
-        sent = exchange.sent.get(party.name)
+        sent = exchange.sent.get(party)
         if sent is not None and sent.preemptive:
             self._credentials_for(party).spaces.forget(sent.space)
 
@@ -346,18 +344,14 @@ class ChallengeAuth(AuthBase):
             return
         if party.info_header not in response.headers:
             return  # the usual case, and cheaper to see than to fetch every line
-        values = _header_lines(response, party.info_header)
-        if not values:
-            return
         try:
-            info = parse_auth_params(values)
+            info = parse_auth_params(_header_lines(response, party.info_header))
         except ChallengeParseError as exc:
             log.debug("ignoring a malformed %s: %s", party.info_header, exc)
             return
         rspauth = info.get("rspauth")
         if rspauth is not None:
-            offer = sent.answer.offer
-            auth_int = offer.qop is not None and offer.qop.lower() == "auth-int"
+            auth_int = sent.answer.offer.auth_int
             expected = expected_rspauth(sent.answer, response.content if auth_int else b"")
             if not secrets.compare_digest(rspauth.lower(), expected):
                 raise MutualAuthenticationError(

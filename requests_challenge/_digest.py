@@ -180,6 +180,11 @@ class DigestOffer:
         return None if algorithm is None else algorithm.strip()
 
     @property
+    def auth_int(self) -> bool:
+        """qop=auth-int: the body's hash is part of A2, and of rspauth's."""
+        return self.qop is not None and self.qop.lower() == "auth-int"
+
+    @property
     def opaque(self) -> Optional[str]:
         return self.challenge.params.get("opaque")
 
@@ -244,7 +249,7 @@ class DigestTemplate:
         self._hash = algorithm.hash
         self._session = algorithm.session
         self._qop = offer.qop
-        self._auth_int = offer.qop is not None and offer.qop.lower() == "auth-int"
+        self._auth_int = offer.auth_int
         self._nonce = offer.nonce
         fields = [
             _username_field(offer, username, algorithm),
@@ -308,7 +313,7 @@ def expected_rspauth(answer: DigestAnswer, response_body: bytes = b"") -> str:
     offer = answer.offer
     h = offer.algorithm.hash
     a2 = f":{answer.uri}"
-    if offer.qop is not None and offer.qop.lower() == "auth-int":
+    if offer.auth_int:
         a2 += ":" + h(response_body)
     ha2 = h(_octets(a2))
     if offer.qop is None:

@@ -72,13 +72,13 @@ from urllib3.connection import HTTPSConnection as _Urllib3HTTPSConnection
 from urllib3.poolmanager import ProxyManager
 
 from ._auth import AuthenticationError
-from ._basic import basic_authorization, reject_control_characters
-from ._digest import DigestAnswer, digest_authorization, expected_rspauth
+from ._basic import reject_control_characters
+from ._digest import DigestAnswer, expected_rspauth
 from ._grammar import ChallengeParseError, parse_auth_params, parse_challenges_lenient
 from ._ranking import Choice, allowed_schemes, rank_challenges
 from ._spaces import ProtectionSpace, ProtectionSpaces, origin_of
 
-__all__ = ["ChallengeAdapter", "ProxyAuthenticationError", "connect_authorization"]
+__all__ = ["ChallengeAdapter", "ProxyAuthenticationError"]
 
 log = logging.getLogger("requests_challenge")
 
@@ -113,34 +113,6 @@ class _Reconnect(Exception):
 
 class _ProxyClosed(Exception):
     """The proxy closed the socket before sending a status line."""
-
-
-# -- the pure part: credentials for a CONNECT -----------------------------------------
-
-
-def connect_authorization(
-    choice: Choice,
-    username: str,
-    password: str,
-    authority: str,
-    *,
-    nonce_count: int = 1,
-    cnonce: Optional[str] = None,
-    basic_encoding: str = "utf-8",
-) -> str:
-    """The Proxy-Authorization value for ``CONNECT authority`` (e.g. ``"api.example:443"``).
-
-    Digest hashes method ``CONNECT`` and ``uri`` = the authority-form
-    request-target, exactly as sent (RFC 9110 §9.3.6, RFC 7616 §3.4.6).
-    """
-    if choice.digest is None:
-        return basic_authorization(
-            username, password, basic_encoding, charset=choice.challenge.params.get("charset")
-        )
-    return digest_authorization(
-        choice.digest, username, password, "CONNECT", authority,
-        nonce_count=nonce_count, cnonce=cnonce,
-    ).header
 
 
 def _authority(host: str, port: int) -> str:

@@ -44,9 +44,11 @@ from requests_challenge._tunnel import (
     _ProxyClosed,
     _Reader,
     _read_reply,
+    _TunnelAuth,
+    _Pending,
     _TunnelFailure,
-    connect_authorization,
 )
+from requests_challenge._spaces import ProtectionSpace
 from requests_challenge.testing import ChallengeServer, Digest
 
 HOST = "127.0.0.1"
@@ -419,15 +421,25 @@ def new_tunnel(session: requests.Session) -> None:
     session.close()
 
 
-# -- the pure part ----------------------------------------------------------------------
+# -- the credentials a CONNECT carries --------------------------------------------------
+
+
+def connect_authorization(challenge: str, authority: str, *, nonce_count: int = 1) -> str:
+    """The Proxy-Authorization the tunnel computes for ``CONNECT authority``."""
+    choice = choose_challenge(parse_challenges(challenge))
+    assert choice is not None
+    space = ProtectionSpace(("http", "proxy.test", 3128), ("/",), choice)
+    tunnel = _TunnelAuth("Jäsøn", "Sëcret€", frozenset({"digest", "basic"}))
+    return tunnel._credentials(_Pending(space, choice, nonce_count, preemptive=False), authority)
 
 
 @pytest.mark.parametrize("algorithm,hash_name", [("MD5", "md5"), ("SHA-256", "sha256")])
-def test_digest_credentials_for_connect_use_the_authority_as_uri(algorithm: str, hash_name: str) -> None:
+def test_digest_credentials_for_connect_use_the_authority_as_uri(
+    algorithm: str, hash_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     challenge = f'Digest realm="proxy", nonce="abc123", qop="auth", algorithm={algorithm}'
-    choice = choose_challenge(parse_challenges(challenge))
-    assert choice is not None
-    header = connect_authorization(choice, "Jäsøn", "Sëcret€", "api.example:443", nonce_count=3, cnonce="0a4f113b")
+    monkeypatch.setattr("secrets.token_hex", lambda nbytes=None: "0a4f113b")  # a known cnonce
+    header = connect_authorization(challenge, "api.example:443", nonce_count=3)
     assert header.startswith("Digest ")
     p = _auth_params(header[len("Digest "):])
     assert p["uri"] == "api.example:443"
@@ -444,9 +456,7 @@ def test_digest_credentials_for_connect_use_the_authority_as_uri(algorithm: str,
 
 
 def test_basic_credentials_for_connect() -> None:
-    choice = choose_challenge(parse_challenges('Basic realm="proxy"'))
-    assert choice is not None
-    header = connect_authorization(choice, "Jäsøn", "Sëcret€", "api.example:443")
+    header = connect_authorization('Basic realm="proxy"', "api.example:443")
     assert header == "Basic " + base64.b64encode("Jäsøn:Sëcret€".encode("utf-8")).decode()
 
 
