@@ -5,20 +5,26 @@
     requests.get(url, auth=ChallengeAuth("user", "password"))
 """
 
-from ._auth import AuthenticationError, ChallengeAuth, MutualAuthenticationError
+from ._auth import ChallengeAuth
 from ._basic import basic_authorization
 from ._digest import (
     DigestAlgorithm,
     DigestAnswer,
     DigestOffer,
-    UnsupportedChallenge,
     digest_authorization,
     expected_rspauth,
     find_algorithm,
 )
-from ._grammar import Challenge, ChallengeParseError, parse_auth_params, parse_challenges
+from ._errors import (
+    AuthenticationError,
+    ChallengeParseError,
+    MutualAuthenticationError,
+    ProxyAuthenticationError,
+    UnsupportedChallenge,
+)
+from ._grammar import Challenge, parse_auth_params, parse_challenges
 from ._ranking import Choice, choose_challenge, rank_challenges
-from ._tunnel import ChallengeAdapter, ProxyAuthenticationError
+from ._tunnel import ChallengeAdapter
 
 __version__ = "0.1.0"
 

@@ -122,8 +122,10 @@ def describe_exchange(response: "requests.Response", schemes: FrozenSet[str]) ->
         request = step.request
         out.append(f"> {request.method} {_redact_url(request.url or '')}")
         for name in ("Authorization", "Proxy-Authorization"):
-            if name in request.headers:
-                out.append(f"> {name}: {redact_credentials(request.headers[name])}")
+            value = request.headers.get(name)
+            if value is not None:
+                text = value.decode("latin-1") if isinstance(value, bytes) else value
+                out.append(f"> {name}: {redact_credentials(text)}")
         out.append(f"< {step.status_code} {step.reason}")
         for name in ("WWW-Authenticate", "Proxy-Authenticate"):
             lines = _header_lines(step, name)

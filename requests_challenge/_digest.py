@@ -24,6 +24,7 @@ from typing import Callable, Dict, Optional
 from urllib.parse import quote
 
 from ._basic import reject_control_characters
+from ._errors import UnsupportedChallenge
 from ._grammar import Challenge, quote_string
 from ._sha512_256 import sha512_256_hexdigest
 
@@ -38,10 +39,6 @@ __all__ = [
 ]
 
 HashFunction = Callable[[bytes], str]
-
-
-class UnsupportedChallenge(ValueError):
-    """A challenge this client cannot answer; the message says why."""
 
 
 def _hashlib_hex(name: str) -> Optional[HashFunction]:

@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
+from ._errors import ChallengeParseError
+
 __all__ = [
     "Challenge",
     "ChallengeParseError",
@@ -77,15 +79,6 @@ _MAX_ERRORS = 64
 # Real servers offer a handful of challenges; a header of thousands is an attack
 # on our time, so the first ones are kept and the rest ignored.
 _MAX_CHALLENGES = 128
-
-
-class ChallengeParseError(ValueError):
-    """A header value that is not a list of challenges, with where and why."""
-
-    def __init__(self, message: str, position: int = 0) -> None:
-        super().__init__(f"{message} (at character {position})")
-        self.position = position
-        self.reason = message
 
 
 @dataclass(frozen=True)

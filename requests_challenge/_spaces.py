@@ -1,4 +1,4 @@
-"""Protection spaces: where credentials may be sent up front, and the Digest state.
+"""The protection-space store: where credentials may be sent up front, and the next nonce count.
 
 A protection space (RFC 9110 §11.5) is remembered after a successful answer:
 an origin, a realm, and the URL path prefixes it covers.
@@ -8,27 +8,30 @@ an origin, a realm, and the URL path prefixes it covers.
 - Basic: the directory of the challenged URL and below, as browsers do.
 
 Prefixes match whole path segments, so ``/foo`` never covers ``/foobar``
-(urllib leaked credentials that way, bpo-46756). All mutable state lives here,
-behind one lock; everything else in the package is immutable.
+(urllib leaked credentials that way, bpo-46756).
+
+This is only a store: origin, scheme and realm -> prefixes, the responder for
+the current nonce and the next nonce count. Computing credentials belongs to
+the responders (`_schemes`); deciding when to use the store belongs to the
+dialogue (`_dialogue`). All state that outlives one request lives here, behind
+one lock; everything else in the package is immutable or owned by one hop.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import secrets
 import threading
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ._basic import basic_authorization
-from ._digest import DigestAnswer, DigestTemplate, session_ha1
 from ._ranking import Choice
+from ._schemes import Responder
 
-__all__ = ["Origin", "origin_of", "ProtectionSpace", "ProtectionSpaces", "space_prefixes"]
+__all__ = ["Origin", "SpaceKey", "Claim", "origin_of", "ProtectionSpaces", "space_prefixes"]
 
 Origin = Tuple[str, str, int]  # scheme, lower-case host, port
+SpaceKey = Tuple[Origin, str, str]  # origin, lower-case scheme, realm
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -80,85 +83,45 @@ def space_prefixes(choice: Choice, url: str) -> Tuple[str, ...]:
     return tuple(prefixes) or ("/",)
 
 
-class ProtectionSpace:
-    """One remembered space: its challenge, and for Digest the nonce in use and its count."""
+def _covers_length(prefixes: Tuple[str, ...], path: str) -> int:
+    """Length of the longest prefix covering ``path``, or -1."""
+    best = -1
+    for prefix in prefixes:  # a loop, not max() over a generator: this runs per request
+        if len(prefix) > best and _covers(prefix, path):
+            best = len(prefix)
+    return best
 
-    __slots__ = ("origin", "prefixes", "choice", "nonce_count", "base_ha1", "session_cnonce", "authorization", "digest_template")
 
-    def __init__(self, origin: Origin, prefixes: Tuple[str, ...], choice: Choice) -> None:
-        self.origin = origin
+class Claim(NamedTuple):
+    """A remembered space's responder and a nonce count reserved for one request."""
+
+    key: SpaceKey
+    responder: Responder
+    nonce_count: int
+
+
+class _Entry:
+    __slots__ = ("prefixes", "responder", "next_count")
+
+    def __init__(self, prefixes: Tuple[str, ...], responder: Responder, next_count: int) -> None:
         self.prefixes = prefixes
-        self.choice = choice
-        self.nonce_count = 0  # the last nc sent with this nonce
-        self.base_ha1: Optional[str] = None  # Digest H(user:realm:pass), cached
-        # -sess: one cnonce per nonce, so A1 is the same whether the server caches
-        # it from the first request (RFC 7616 §3.4.2) or recomputes it each time.
-        self.session_cnonce: Optional[str] = None
-        self.authorization: Optional[str] = None  # Basic header, cached
-        self.digest_template: Optional[DigestTemplate] = None  # for choice.digest, built once
-
-    @property
-    def key(self) -> Tuple[Origin, str, str]:
-        return self.origin, self.choice.scheme, self.choice.challenge.params.get("realm", "")
-
-    def credentials(
-        self,
-        choice: Choice,
-        username: str,
-        password: str,
-        method: str,
-        uri: str,
-        nonce_count: int,
-        *,
-        body: bytes = b"",
-        basic_encoding: str = "utf-8",
-    ) -> Tuple[str, Optional[DigestAnswer]]:
-        """The credentials header value for one request in this space, and for
-        Digest what verifying ``rspauth`` needs; the parts that never change
-        (Basic's header, Digest's H(user:realm:password)) are computed once."""
-        if choice.digest is None:
-            if self.authorization is None:
-                self.authorization = basic_authorization(
-                    username, password, basic_encoding, charset=choice.challenge.params.get("charset")
-                )
-            return self.authorization, None
-        offer = choice.digest
-        if self.base_ha1 is None:
-            self.base_ha1 = session_ha1(offer.algorithm, username, offer.realm, password)
-        cnonce = None
-        if offer.algorithm.session:
-            if self.session_cnonce is None:
-                self.session_cnonce = secrets.token_hex(16)
-            cnonce = self.session_cnonce
-        template = self.digest_template
-        if template is None or template.offer is not offer:  # first use, or a nextnonce
-            template = self.digest_template = DigestTemplate(offer, username)
-        answer = template.answer(self.base_ha1, method, uri, nonce_count, cnonce, body)
-        return answer.header, answer
-
-    def covers(self, origin: Origin, path: str) -> int:
-        """Length of the longest matching prefix, or -1."""
-        if origin != self.origin:
-            return -1
-        best = -1
-        for prefix in self.prefixes:  # a loop, not max() over a generator: this runs per request
-            if len(prefix) > best and _covers(prefix, path):
-                best = len(prefix)
-        return best
+        self.responder = responder
+        self.next_count = next_count
 
 
 class ProtectionSpaces:
-    """The remembered spaces of one auth object, bounded and thread-safe."""
+    """The remembered spaces of one auth object or adapter: bounded, one lock."""
 
     def __init__(self, limit: int = 64) -> None:
         self._lock = threading.Lock()
-        self._spaces: "OrderedDict[Tuple[Origin, str, str], ProtectionSpace]" = OrderedDict()
+        self._entries: "OrderedDict[SpaceKey, _Entry]" = OrderedDict()
         self._limit = limit
-    def __len__(self) -> int:
-        return len(self._spaces)
 
-    def claim(self, url: str) -> Optional[Tuple[ProtectionSpace, Choice, int]]:
-        """The space covering ``url``, its current challenge, and a fresh nonce count.
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def claim(self, url: str) -> Optional[Claim]:
+        """The space covering ``url`` (longest prefix, most recent on a tie) and a fresh nonce count.
 
         Counts are reserved under the lock, so threads sharing a nonce never
         send the same nc twice and each sees them increase.
@@ -166,45 +129,56 @@ class ProtectionSpaces:
         origin = origin_of(url)
         path = _path_of(url)
         with self._lock:
-            best: Optional[ProtectionSpace] = None
+            best_key: Optional[SpaceKey] = None
+            best: Optional[_Entry] = None
             best_length = -1
-            for space in reversed(self._spaces.values()):  # most recent first wins ties
-                length = space.covers(origin, path)
+            for key, entry in reversed(self._entries.items()):
+                if key[0] != origin:
+                    continue
+                length = _covers_length(entry.prefixes, path)
                 if length > best_length:
-                    best, best_length = space, length
-            if best is None:
+                    best_key, best, best_length = key, entry, length
+            if best is None or best_key is None:
                 return None
-            best.nonce_count += 1
-            return best, best.choice, best.nonce_count
+            count = best.next_count
+            best.next_count += 1
+            return Claim(best_key, best.responder, count)
 
-    def remember(self, space: ProtectionSpace) -> None:
-        """Keep ``space``, replacing the one for the same origin, scheme and realm."""
+    def remember(self, origin: Origin, prefixes: Tuple[str, ...], responder: Responder, last_count: int) -> SpaceKey:
+        """Keep the space ``responder`` answered, replacing the one for the same origin, scheme and realm."""
+        choice: Choice = responder.choice
+        key = (origin, choice.scheme, choice.challenge.params.get("realm", ""))
         with self._lock:
-            self._spaces.pop(space.key, None)
-            self._spaces[space.key] = space
-            while len(self._spaces) > self._limit:
-                self._spaces.popitem(last=False)
+            self._entries.pop(key, None)
+            self._entries[key] = _Entry(prefixes, responder, last_count + 1)
+            while len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
+        return key
 
-    def forget(self, space: ProtectionSpace) -> None:
+    def forget(self, key: SpaceKey, responder: Responder) -> None:
+        """Drop the space, unless another request has already replaced its responder."""
         with self._lock:
-            if self._spaces.get(space.key) is space:
-                del self._spaces[space.key]
+            entry = self._entries.get(key)
+            if entry is not None and entry.responder is responder:
+                del self._entries[key]
 
-    def renew_nonce(self, space: ProtectionSpace, nonce: str) -> None:
-        """``nextnonce`` from Authentication-Info: switch nonce, restart nc at 1."""
+    def renew_nonce(self, key: SpaceKey, responder: Responder, nonce: str) -> None:
+        """``nextnonce`` (RFC 7616 §3.5): the next request uses it, with nc starting at 1."""
         with self._lock:
-            offer = space.choice.digest
+            entry = self._entries.get(key)
+            if entry is None or entry.responder is not responder:
+                return  # replaced or renewed meanwhile: theirs is newer
+            offer = responder.choice.digest
             if offer is None or offer.nonce == nonce:
                 return
-            space.choice = dataclasses.replace(space.choice, digest=dataclasses.replace(offer, nonce=nonce))
-            space.nonce_count = 0
-            space.session_cnonce = None
+            entry.responder = responder.with_nonce(nonce)
+            entry.next_count = 1
 
     def clear(self) -> None:
         with self._lock:
-            self._spaces.clear()
+            self._entries.clear()
 
-    def snapshot(self) -> Dict[Tuple[Origin, str, str], Tuple[str, ...]]:
+    def snapshot(self) -> Dict[SpaceKey, Tuple[str, ...]]:
         """What is remembered (keys and prefixes, no secrets), for debugging and tests."""
         with self._lock:
-            return {key: space.prefixes for key, space in self._spaces.items()}
+            return {key: entry.prefixes for key, entry in self._entries.items()}

@@ -62,21 +62,18 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import secrets
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, NoReturn, Optional, Tuple
 
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests.exceptions import ProxyError
 from urllib3.connection import HTTPSConnection as _Urllib3HTTPSConnection
 from urllib3.poolmanager import ProxyManager
 
-from ._auth import AuthenticationError
-from ._basic import reject_control_characters
-from ._digest import DigestAnswer, expected_rspauth
-from ._grammar import ChallengeParseError, parse_auth_params, parse_challenges_lenient
-from ._ranking import Choice, allowed_schemes, rank_challenges
-from ._spaces import ProtectionSpace, ProtectionSpaces, origin_of
+from ._dialogue import PROXY, Dialogue, GiveUp, Reply, RequestTarget, Send
+from ._errors import ProxyAuthenticationError
+from ._ranking import allowed_schemes
+from ._schemes import Credentials
+from ._spaces import ProtectionSpaces
 
 __all__ = ["ChallengeAdapter", "ProxyAuthenticationError"]
 
@@ -91,20 +88,18 @@ _MAX_CONNECTS = 4  # CONNECTs per tunnel: 1 bare + 2 with credentials + 1 resent
 _SUPPORTED_URLLIB3 = ((1, 26), (3, 0))  # [low, high)
 
 
-class ProxyAuthenticationError(ProxyError, AuthenticationError):
-    """The proxy refused the tunnel's credentials, or asked for a scheme we cannot answer.
-
-    A `requests.exceptions.ProxyError`, so code that handles proxy failures keeps
-    working; the message names the scheme that was tried and never a secret.
-    """
-
-
 class _TunnelFailure(OSError):
-    """Raised inside urllib3, which wraps it; `ChallengeAdapter.send` unwraps it."""
+    """The tunnel failed for another reason than authentication: urllib3 wraps it in its
+    ProxyError and retries as its policy says, as for http.client's own failures."""
 
-    def __init__(self, message: str, *, authentication: bool) -> None:
-        super().__init__(message)
-        self.authentication = authentication
+
+class _TunnelRefused(Exception):
+    """The proxy refused our credentials, or offered nothing we can answer.
+
+    Deliberately not an ``OSError``: urllib3 retries those, which would resend
+    refused credentials once per retry. It passes through urllib3 and requests
+    untouched, and `ChallengeAdapter.send` turns it into `ProxyAuthenticationError`.
+    """
 
 
 class _Reconnect(Exception):
@@ -157,11 +152,11 @@ class _Reader:
                 del self.buffer[: end + 1]
                 self.scanned = 0
                 if len(line) > _MAX_LINE:
-                    raise _TunnelFailure("the proxy sent a header line that is too long", authentication=False)
+                    raise _TunnelFailure("the proxy sent a header line that is too long")
                 return line
             self.scanned = len(self.buffer)
             if self.scanned > _MAX_LINE:
-                raise _TunnelFailure("the proxy sent a header line that is too long", authentication=False)
+                raise _TunnelFailure("the proxy sent a header line that is too long")
             if not self._fill():
                 line = bytes(self.buffer)
                 self.buffer.clear()
@@ -237,7 +232,7 @@ def _read_reply(reader: _Reader) -> _Reply:
         match = _STATUS_LINE.fullmatch(line.rstrip(b"\r\n").decode("latin-1"))
         if match is None:
             raise _TunnelFailure(
-                f"the proxy did not answer CONNECT with an HTTP status line: {line[:80]!r}", authentication=False
+                f"the proxy did not answer CONNECT with an HTTP status line: {line[:80]!r}"
             )
         reply = _Reply(match.group(1), int(match.group(2)), (match.group(3) or "").strip())
         _read_fields(reader, reply)
@@ -245,7 +240,7 @@ def _read_reply(reader: _Reader) -> _Reply:
             return reply
         if reply.status == 101:
             break
-    raise _TunnelFailure(f"the proxy answered CONNECT with {reply.status}", authentication=False)
+    raise _TunnelFailure(f"the proxy answered CONNECT with {reply.status}")
 
 
 def _read_fields(reader: _Reader, reply: _Reply) -> None:
@@ -254,9 +249,9 @@ def _read_fields(reader: _Reader, reply: _Reply) -> None:
         if line in (b"\r\n", b"\n"):
             return
         if not line.endswith(b"\n"):
-            raise _TunnelFailure("the proxy closed the connection inside its reply headers", authentication=False)
+            raise _TunnelFailure("the proxy closed the connection inside its reply headers")
         if len(reply.raw) >= _MAX_HEADERS:
-            raise _TunnelFailure(f"the proxy sent more than {_MAX_HEADERS} header lines", authentication=False)
+            raise _TunnelFailure(f"the proxy sent more than {_MAX_HEADERS} header lines")
         reply.raw.append(line)
         text = line.rstrip(b"\r\n").decode("latin-1")
         if text[:1] in (" ", "\t") and reply.fields:
@@ -266,35 +261,21 @@ def _read_fields(reader: _Reader, reply: _Reply) -> None:
             continue
         name, colon, value = text.partition(":")
         if not colon or not name or name != name.strip():
-            raise _TunnelFailure(f"the proxy sent a malformed header line {line[:80]!r}", authentication=False)
+            raise _TunnelFailure(f"the proxy sent a malformed header line {line[:80]!r}")
         reply.fields.append((name.lower(), value.strip(" \t")))
 
 
-# -- the shared state and the CONNECT dialogue --------------------------------------
-
-
-class _Pending:
-    """Credentials on the CONNECT now, and how they were produced, to judge the reply."""
-
-    __slots__ = ("space", "choice", "nonce_count", "preemptive", "answer")
-
-    def __init__(self, space: ProtectionSpace, choice: Choice, nonce_count: int, preemptive: bool) -> None:
-        self.space = space
-        self.choice = choice
-        self.nonce_count = nonce_count
-        self.preemptive = preemptive
-        self.answer: Optional[DigestAnswer] = None
+# -- the CONNECT dialogue ------------------------------------------------------------
 
 
 class _Round:
     """One tunnel's dialogue, carried across the sockets one ``connect()`` may need."""
 
-    __slots__ = ("started", "pending", "authenticated", "connects", "resent")
+    __slots__ = ("dialogue", "header", "connects", "resent")
 
     def __init__(self) -> None:
-        self.started = False  # the remembered space was looked up
-        self.pending: Optional[_Pending] = None
-        self.authenticated = 0  # CONNECTs that carried credentials
+        self.dialogue: Optional[Dialogue] = None  # made when the tunnel's target is known
+        self.header: Optional[str] = None  # Proxy-Authorization for the next CONNECT
         self.connects = 0
         self.resent = False  # a CONNECT was already resent after a silent close
 
@@ -302,15 +283,19 @@ class _Round:
 class _TunnelAuth:
     """An adapter's proxy credentials and the proxies' protection spaces (one lock, in them)."""
 
-    def __init__(self, username: str, password: str, schemes: FrozenSet[str]) -> None:
-        self.username = username
-        self.password = password
+    def __init__(self, credentials: Credentials, schemes: FrozenSet[str]) -> None:
+        self.credentials = credentials
         self.schemes = schemes
-        # One space per proxy (origin = the proxy's scheme, host and port; prefix "/").
+        # One space per proxy and realm (origin = the proxy's scheme, host and port; prefix "/").
         self.spaces = ProtectionSpaces()
 
     def __repr__(self) -> str:
-        return f"<_TunnelAuth username={self.username!r} password=…>"
+        return f"<_TunnelAuth username={self.credentials.username!r} password=…>"
+
+    def dialogue(self, target: str, proxy: str) -> Dialogue:
+        """The dialogue of one CONNECT: Digest's ``uri`` is its request-target, ``host:port``
+        (RFC 9110 §9.3.6, RFC 7616 §3.4)."""
+        return Dialogue(PROXY, self.credentials, RequestTarget("CONNECT", target, proxy), self.spaces, schemes=self.schemes)
 
     # -- one tunnel ---------------------------------------------------------------
 
@@ -318,47 +303,55 @@ class _TunnelAuth:
         """Run the CONNECT dialogue on ``conn.sock``; return with the tunnel open."""
         target = _authority(conn._tunnel_host, conn._tunnel_port)
         proxy = _proxy_url(conn)
+        if round_.dialogue is None:
+            round_.dialogue = self.dialogue(target, proxy)
+            round_.header = round_.dialogue.first()
+        dialogue = round_.dialogue
         reader = _Reader(conn.sock)
         reused = False  # this socket already carried a CONNECT
         while True:
-            if not round_.started:
-                round_.started = True
-                claim = self.spaces.claim(proxy)
-                if claim is not None:
-                    space, choice, nonce_count = claim
-                    round_.pending = _Pending(space, choice, nonce_count, preemptive=True)
-                    round_.authenticated = 1
             if round_.connects >= _MAX_CONNECTS:
-                _fail(conn, f"gave up on CONNECT {target} after {round_.connects} attempts", authentication=False)
+                _fail(conn, f"gave up on CONNECT {target} after {round_.connects} attempts")
             round_.connects += 1
             try:
-                conn.sock.sendall(self._request(conn, target, round_.pending))
+                conn.sock.sendall(_connect_request(conn, target, round_.header))
                 reply = _read_reply(reader)
             except _TunnelFailure:
                 conn.close()  # urllib3 then reports a ProxyError
                 raise
             except (_ProxyClosed, ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
                 if reused and not round_.resent:
-                    # The proxy closed the kept-alive socket without saying so: same
+                    # The proxy closed the kept-alive socket without saying so: the same
                     # CONNECT again (with a new nc) on a new socket, once.
                     log.debug("proxy %s closed the connection after its 407; reconnecting", _show(proxy))
                     round_.resent = True
-                    self._next_count(round_)
+                    round_.header = dialogue.resend()
                     _drop_socket(conn)
                     raise _Reconnect() from None
                 if isinstance(exc, _ProxyClosed):
-                    _fail(conn, f"the proxy closed the connection without answering CONNECT {target}", authentication=False)
+                    _fail(conn, f"the proxy closed the connection without answering CONNECT {target}")
                 conn.close()  # urllib3 then reports a ProxyError, as for a refused tunnel
                 raise
             if 200 <= reply.status < 300:
                 if reader.pending:
-                    _fail(conn, f"the proxy sent data after its {reply.status} to CONNECT", authentication=False)
-                self._accepted(conn, round_, reply)
+                    _fail(conn, f"the proxy sent data after its {reply.status} to CONNECT")
+                conn._raw_proxy_headers = list(reply.raw)  # http.client.get_proxy_response_headers (3.12+)
+                action = dialogue.on_reply(Reply(reply.status, (), reply.get_all("proxy-authentication-info")))
+                if isinstance(action, GiveUp):
+                    _refuse(conn, f"{action.reason} (CONNECT {target} through {_show(proxy)})")
                 return
             if reply.status != 407:
                 # What http.client says, so code matching the old message keeps working.
-                _fail(conn, f"Tunnel connection failed: {reply.status} {reply.reason}", authentication=False)
-            self._answer(conn, round_, reply, proxy, target)
+                _fail(conn, f"Tunnel connection failed: {reply.status} {reply.reason}")
+            action = dialogue.on_reply(Reply(407, reply.get_all("proxy-authenticate")))
+            if not isinstance(action, Send):
+                reason = action.reason if isinstance(action, GiveUp) else "no answer"
+                _refuse(
+                    conn,
+                    f"proxy authentication failed: {reason}; the proxy at {_show(proxy)} answered"
+                    f" CONNECT {target} with {reply.status} {reply.reason}",
+                )
+            round_.header = action.header
             length = reply.body_length()
             if reply.keeps_alive() and length is not None and reader.discard(length) and not reader.pending:
                 reused = True
@@ -366,118 +359,22 @@ class _TunnelAuth:
             _drop_socket(conn)
             raise _Reconnect()
 
-    def _request(self, conn: Any, target: str, pending: Optional[_Pending]) -> bytes:
-        """The CONNECT request: urllib3's tunnel headers minus its Proxy-Authorization, plus ours."""
-        lines = [f"CONNECT {target} HTTP/1.1"]
-        headers = [(str(k), str(v)) for k, v in (conn._tunnel_headers or {}).items()]
-        if not any(name.lower() == "host" for name, _ in headers):
-            lines.append(f"Host: {target}")
-        for name, value in headers:
-            if name.lower() == "proxy-authorization":
-                continue  # requests' Basic from the proxy URL: ours decides what is sent
-            if any(char in name + value for char in "\r\n\x00"):
-                raise ValueError(f"proxy header {name!r} contains CR, LF or NUL")
-            lines.append(f"{name}: {value}")
-        if pending is not None:
-            lines.append(f"Proxy-Authorization: {self._credentials(pending, target)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    def _credentials(self, pending: _Pending, target: str) -> str:
-        header, pending.answer = pending.space.credentials(
-            pending.choice, self.username, self.password, "CONNECT", target, pending.nonce_count,
-        )
-        return header
-
-    def _next_count(self, round_: _Round) -> None:
-        """Before resending: a fresh nc, reserved under the lock when the space is shared."""
-        pending = round_.pending
-        if pending is None:
-            return
-        if pending.preemptive:
-            claim = self.spaces.claim(_space_url(pending.space))
-            if claim is None or claim[0] is not pending.space:
-                round_.pending = None if claim is None else _Pending(claim[0], claim[1], claim[2], True)
-                return
-            pending.nonce_count = claim[2]
-        else:
-            pending.nonce_count += 1
-            pending.space.nonce_count = pending.nonce_count  # not shared yet: no lock needed
-
-    def _answer(self, conn: Any, round_: _Round, reply: _Reply, proxy: str, target: str) -> None:
-        """Pick the challenge to answer in a 407, or fail; sets ``round_.pending``."""
-        challenges, errors = parse_challenges_lenient(reply.get_all("proxy-authenticate"))
-        for error in errors:
-            log.debug("ignoring a malformed proxy challenge: %s", error)
-        schemes = self.schemes
-        if ":" in self.username:
-            schemes = schemes - {"basic"}  # RFC 7617 §2: Basic cannot carry this user name
-        usable, skipped = rank_challenges(challenges, schemes)
-        previous = round_.pending
-        if previous is not None and previous.preemptive:
-            # Its nonce is spent (rotated or expired): never send it up front again.
-            self.spaces.forget(previous.space)
-        if not usable:
-            reasons = "; ".join(reason for _, reason in skipped) or "no Proxy-Authenticate challenge"
-            if ":" in self.username and any(c.scheme.lower() == "basic" for c in challenges):
-                reasons += "; Basic cannot carry a user name with ':'"
-            _fail(
-                conn,
-                f"proxy authentication failed: the proxy at {_show(proxy)} answered CONNECT {target} with"
-                f" 407 and no challenge this client can answer ({reasons})",
-                authentication=True,
-            )
-        choice = usable[0]
-        if previous is not None:
-            retry = round_.authenticated < _MAX_AUTHENTICATED and (
-                (previous.preemptive and round_.authenticated == 1)
-                or (choice.digest is not None and choice.digest.stale)
-            )
-            if not retry:
-                _fail(
-                    conn,
-                    f"proxy authentication failed: the proxy at {_show(proxy)} refused the"
-                    f" {previous.choice.describe()} credentials"
-                    f" (realm {previous.choice.challenge.params.get('realm', '')!r})"
-                    f" for CONNECT {target}: {reply.status} {reply.reason}",
-                    authentication=True,
-                )
-        space = ProtectionSpace(origin_of(proxy), ("/",), choice)
-        space.nonce_count = 1  # the count this answer uses; later claims continue from it
-        round_.pending = _Pending(space, choice, 1, preemptive=False)
-        round_.authenticated += 1
-        log.debug(
-            "answering the proxy's 407 to CONNECT %s with %s (realm %r%s)",
-            target, choice.describe(), choice.challenge.params.get("realm", ""),
-            ", stale nonce" if choice.digest is not None and choice.digest.stale else "",
-        )
-
-    def _accepted(self, conn: Any, round_: _Round, reply: _Reply) -> None:
-        """The tunnel is open: remember what worked; follow Proxy-Authentication-Info."""
-        conn._raw_proxy_headers = list(reply.raw)  # http.client.get_proxy_response_headers (3.12+)
-        pending = round_.pending
-        if pending is None:
-            return
-        if not pending.preemptive:
-            self.spaces.remember(pending.space)
-        values = reply.get_all("proxy-authentication-info")
-        if not values or pending.answer is None:
-            return
-        try:
-            info = parse_auth_params(values)
-        except ChallengeParseError as exc:
-            log.debug("ignoring a malformed Proxy-Authentication-Info: %s", exc)
-            return
-        rspauth = info.get("rspauth")
-        if rspauth is not None and not secrets.compare_digest(rspauth.lower(), expected_rspauth(pending.answer)):
-            self.spaces.forget(pending.space)
-            _fail(
-                conn,
-                f"the proxy's rspauth does not match ({pending.choice.describe()}): it may not know the password",
-                authentication=True,
-            )
-        nextnonce = info.get("nextnonce")
-        if nextnonce:
-            self.spaces.renew_nonce(pending.space, nextnonce)
+def _connect_request(conn: Any, target: str, proxy_authorization: Optional[str]) -> bytes:
+    """The CONNECT request: urllib3's tunnel headers minus its Proxy-Authorization, plus ours."""
+    lines = [f"CONNECT {target} HTTP/1.1"]
+    headers = [(str(k), str(v)) for k, v in (conn._tunnel_headers or {}).items()]
+    if not any(name.lower() == "host" for name, _ in headers):
+        lines.append(f"Host: {target}")
+    for name, value in headers:
+        if name.lower() == "proxy-authorization":
+            continue  # requests' Basic from the proxy URL: ours decides what is sent
+        if any(char in name + value for char in "\r\n\x00"):
+            raise ValueError(f"proxy header {name!r} contains CR, LF or NUL")
+        lines.append(f"{name}: {value}")
+    if proxy_authorization is not None:
+        lines.append(f"Proxy-Authorization: {proxy_authorization}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _proxy_url(conn: Any) -> str:
@@ -488,13 +385,6 @@ def _proxy_url(conn: Any) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"{scheme}://{host.lower()}:{conn.port}/"
-
-
-def _space_url(space: ProtectionSpace) -> str:
-    scheme, host, port = space.origin
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}/"
 
 
 def _show(proxy_url: str) -> str:
@@ -511,10 +401,17 @@ def _drop_socket(conn: Any) -> None:
             pass
 
 
-def _fail(conn: Any, message: str, *, authentication: bool) -> None:
+def _fail(conn: Any, message: str) -> NoReturn:
     """Close like http.client's ``_tunnel`` does (urllib3 then reports a ProxyError), and raise."""
     conn.close()
-    raise _TunnelFailure(message, authentication=authentication)
+    raise _TunnelFailure(message)
+
+
+def _refuse(conn: Any, message: str) -> NoReturn:
+    """Close, and raise what urllib3 lets through untouched, whatever its retry policy:
+    refused credentials are never sent again for this request (account lockout)."""
+    conn.close()
+    raise _TunnelRefused(message)
 
 
 # -- plugging into urllib3 --------------------------------------------------------------
@@ -599,8 +496,7 @@ def _check_credentials(proxy_auth: Any) -> Optional[Tuple[str, str]]:
     if not isinstance(proxy_auth, (tuple, list)) or len(proxy_auth) != 2:
         raise TypeError("proxy_auth must be a (username, password) pair")
     username, password = proxy_auth
-    reject_control_characters(username, "proxy username")
-    reject_control_characters(password, "proxy password")
+    Credentials(username, password)  # refuses what cannot go into a header, now
     return username, password
 
 
@@ -638,7 +534,7 @@ class ChallengeAdapter(HTTPAdapter):
     def _new_tunnel_auth(self) -> Optional[_TunnelAuth]:
         if self._proxy_auth is None:
             return None
-        return _TunnelAuth(self._proxy_auth[0], self._proxy_auth[1], self._schemes)
+        return _TunnelAuth(Credentials(*self._proxy_auth), self._schemes)
 
     def __repr__(self) -> str:
         proxy = ", proxy_auth=(…)" if self._proxy_auth else ""
@@ -665,24 +561,5 @@ class ChallengeAdapter(HTTPAdapter):
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().send(request, *args, **kwargs)
-        except ProxyError as exc:
-            failure = _find_failure(exc)
-            if failure is None or not failure.authentication:
-                raise
-            raise ProxyAuthenticationError(str(failure), request=request) from exc
-
-
-def _find_failure(exc: BaseException) -> Optional[_TunnelFailure]:
-    """Our failure inside requests' ProxyError(MaxRetryError(reason=ProxyError(..., it)))."""
-    seen: Set[int] = set()
-    todo: List[Any] = [exc]
-    while todo and len(seen) < 32:
-        current = todo.pop(0)
-        if id(current) in seen or not isinstance(current, BaseException):
-            continue
-        seen.add(id(current))
-        if isinstance(current, _TunnelFailure):
-            return current
-        todo.extend(getattr(current, name, None) for name in ("reason", "original_error", "__cause__", "__context__"))
-        todo.extend(current.args)
-    return None
+        except _TunnelRefused as exc:
+            raise ProxyAuthenticationError(str(exc), request=request) from None

@@ -1,4 +1,4 @@
-"""Protection spaces: origins, covered paths, and the shared Digest nonce count."""
+"""The protection-space store: origins, covered paths, and the shared nonce count."""
 
 import sys
 import threading
@@ -7,7 +7,10 @@ import pytest
 
 from requests_challenge._grammar import parse_challenges
 from requests_challenge._ranking import choose_challenge
-from requests_challenge._spaces import ProtectionSpace, ProtectionSpaces, origin_of, space_prefixes
+from requests_challenge._schemes import Credentials, responder_for
+from requests_challenge._spaces import ProtectionSpaces, _covers_length, origin_of, space_prefixes
+
+CREDENTIALS = Credentials("user", "password")
 
 
 def choice(header):
@@ -20,9 +23,12 @@ BASIC = 'Basic realm="r"'
 DIGEST = 'Digest realm="r", nonce="n1", qop="auth"'
 
 
-def space_for(url, header=DIGEST, prefixes=None):
+def remember(spaces, url, header=DIGEST, prefixes=None, last_count=0):
+    """Remember the space ``header`` opens at ``url``, as a dialogue does; (key, responder)."""
     the_choice = choice(header)
-    return ProtectionSpace(origin_of(url), prefixes or space_prefixes(the_choice, url), the_choice)
+    responder = responder_for(the_choice, CREDENTIALS)
+    key = spaces.remember(origin_of(url), prefixes or space_prefixes(the_choice, url), responder, last_count)
+    return key, responder
 
 
 # --- origins ---------------------------------------------------------------------
@@ -99,23 +105,21 @@ def test_junk_beside_a_good_domain_uri_is_ignored():
 
 
 def test_prefixes_match_whole_segments():
-    space = space_for("http://h/", prefixes=("/foo",))
-    origin = origin_of("http://h/")
-    assert space.covers(origin, "/foo") == 4
-    assert space.covers(origin, "/foo/") == 4
-    assert space.covers(origin, "/foo/bar") == 4
-    assert space.covers(origin, "/foobar") == -1
-    assert space.covers(origin, "/fo") == -1
-    assert space.covers(origin, "/") == -1
-    directory = space_for("http://h/", prefixes=("/foo/",))
-    assert directory.covers(origin, "/foo/bar") == 5
-    assert directory.covers(origin, "/foobar") == -1
-    assert directory.covers(origin, "/foo") == -1
+    assert _covers_length(("/foo",), "/foo") == 4
+    assert _covers_length(("/foo",), "/foo/") == 4
+    assert _covers_length(("/foo",), "/foo/bar") == 4
+    assert _covers_length(("/foo",), "/foobar") == -1
+    assert _covers_length(("/foo",), "/fo") == -1
+    assert _covers_length(("/foo",), "/") == -1
+    assert _covers_length(("/foo/",), "/foo/bar") == 5
+    assert _covers_length(("/foo/",), "/foobar") == -1
+    assert _covers_length(("/foo/",), "/foo") == -1
+    assert _covers_length(("/", "/foo/"), "/foo/x") == 5
 
 
 def test_claim_respects_whole_segments():
     spaces = ProtectionSpaces()
-    spaces.remember(space_for("http://h/", prefixes=("/foo",)))
+    remember(spaces, "http://h/", prefixes=("/foo",))
     assert spaces.claim("http://h/foobar") is None
     assert spaces.claim("http://h/foo-bar/x") is None
     assert spaces.claim("http://h/foo/bar") is not None
@@ -124,8 +128,7 @@ def test_claim_respects_whole_segments():
 
 def test_basic_space_covers_below_its_directory_only():
     spaces = ProtectionSpaces()
-    url = "http://h/docs/guide/index.html"
-    spaces.remember(space_for(url, BASIC))
+    remember(spaces, "http://h/docs/guide/index.html", BASIC)
     assert spaces.claim("http://h/docs/guide/other.html") is not None
     assert spaces.claim("http://h/docs/guide/sub/deeper") is not None
     assert spaces.claim("http://h/docs/other.html") is None
@@ -135,19 +138,24 @@ def test_basic_space_covers_below_its_directory_only():
 # --- claims and nonce counts ---------------------------------------------------------
 
 
-def test_claim_returns_the_space_its_choice_and_increasing_counts():
+def test_claim_returns_the_key_the_responder_and_increasing_counts():
     spaces = ProtectionSpaces()
-    space = space_for("http://h/")
-    spaces.remember(space)
+    key, responder = remember(spaces, "http://h/")
     claimed = [spaces.claim("http://h/a") for _ in range(3)]
-    assert [c[0] for c in claimed] == [space] * 3
-    assert [c[1] for c in claimed] == [space.choice] * 3
-    assert [c[2] for c in claimed] == [1, 2, 3]
+    assert [c.key for c in claimed] == [key] * 3
+    assert all(c.responder is responder for c in claimed)
+    assert [c.nonce_count for c in claimed] == [1, 2, 3]
+
+
+def test_counts_continue_after_the_count_the_answer_used():
+    spaces = ProtectionSpaces()
+    remember(spaces, "http://h/", last_count=3)  # the answer used 1, then two resends
+    assert spaces.claim("http://h/").nonce_count == 4
 
 
 def test_claims_are_unique_and_increasing_across_threads():
     spaces = ProtectionSpaces()
-    spaces.remember(space_for("http://h/"))
+    remember(spaces, "http://h/")
     threads, per_thread = 8, 200
     seen = [[] for _ in range(threads)]
     barrier = threading.Barrier(threads)
@@ -155,7 +163,7 @@ def test_claims_are_unique_and_increasing_across_threads():
     def work(index):
         barrier.wait()
         for _ in range(per_thread):
-            seen[index].append(spaces.claim("http://h/resource")[2])
+            seen[index].append(spaces.claim("http://h/resource").nonce_count)
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     interval = sys.getswitchinterval()
@@ -176,36 +184,41 @@ def test_claims_are_unique_and_increasing_across_threads():
 
 def test_renew_nonce_resets_the_count():
     spaces = ProtectionSpaces()
-    space = space_for("http://h/")
-    spaces.remember(space)
-    assert [spaces.claim("http://h/")[2] for _ in range(2)] == [1, 2]
-    spaces.renew_nonce(space, "n2")
-    _, the_choice, count = spaces.claim("http://h/")
-    assert count == 1
-    assert the_choice.digest.nonce == "n2"
-    assert space.choice.digest.nonce == "n2"
-    assert the_choice.digest.realm == "r" and the_choice.digest.qop == "auth"
-    assert spaces.claim("http://h/")[2] == 2
+    key, responder = remember(spaces, "http://h/")
+    assert [spaces.claim("http://h/").nonce_count for _ in range(2)] == [1, 2]
+    spaces.renew_nonce(key, responder, "n2")
+    claim = spaces.claim("http://h/")
+    assert claim.nonce_count == 1
+    offer = claim.responder.choice.digest
+    assert offer.nonce == "n2" and offer.realm == "r" and offer.qop == "auth"
+    assert 'nonce="n2"' in claim.responder.answer("GET", "/", 1).header
+    assert responder.choice.digest.nonce == "n1"  # responders never change: a new one is stored
+    assert spaces.claim("http://h/").nonce_count == 2
+
+
+def test_renew_from_a_replaced_responder_changes_nothing():
+    spaces = ProtectionSpaces()
+    key, old = remember(spaces, "http://h/")
+    _, new = remember(spaces, "http://h/", 'Digest realm="r", nonce="fresh", qop="auth"')
+    spaces.renew_nonce(key, old, "n2")  # old news: another request already replaced it
+    assert spaces.claim("http://h/").responder is new
 
 
 def test_renew_with_the_same_nonce_keeps_counting():
     spaces = ProtectionSpaces()
-    space = space_for("http://h/")
-    spaces.remember(space)
+    key, responder = remember(spaces, "http://h/")
     spaces.claim("http://h/")
-    spaces.renew_nonce(space, "n1")
-    assert spaces.claim("http://h/")[2] == 2
+    spaces.renew_nonce(key, responder, "n1")
+    assert spaces.claim("http://h/").nonce_count == 2
 
 
 def test_renew_on_a_basic_space_changes_nothing():
     spaces = ProtectionSpaces()
-    space = space_for("http://h/", BASIC)
-    spaces.remember(space)
-    before = space.choice
+    key, responder = remember(spaces, "http://h/", BASIC)
     spaces.claim("http://h/")
-    spaces.renew_nonce(space, "n2")
-    assert space.choice is before
-    assert spaces.claim("http://h/")[2] == 2
+    spaces.renew_nonce(key, responder, "n2")
+    claim = spaces.claim("http://h/")
+    assert claim.responder is responder and claim.nonce_count == 2
 
 
 # --- which space -----------------------------------------------------------------------
@@ -213,7 +226,7 @@ def test_renew_on_a_basic_space_changes_nothing():
 
 def test_a_different_origin_never_matches():
     spaces = ProtectionSpaces()
-    spaces.remember(space_for("http://h/"))
+    remember(spaces, "http://h/")
     for url in ("https://h/", "http://h:8080/", "http://other/", "http://h.evil/", "http://sub.h/", "ftp://h/"):
         assert spaces.claim(url) is None, url
     assert spaces.claim("HTTP://H:80/x") is not None
@@ -221,73 +234,61 @@ def test_a_different_origin_never_matches():
 
 def test_longest_prefix_wins():
     spaces = ProtectionSpaces()
-    root = space_for("http://h/", DIGEST, prefixes=("/",))
-    api = space_for("http://h/", 'Digest realm="api", nonce="n"', prefixes=("/api/",))
-    spaces.remember(api)
-    spaces.remember(root)
-    assert spaces.claim("http://h/api/x")[0] is api
-    assert spaces.claim("http://h/apix")[0] is root
-    assert spaces.claim("http://h/")[0] is root
+    _, api = remember(spaces, "http://h/", 'Digest realm="api", nonce="n"', prefixes=("/api/",))
+    _, root = remember(spaces, "http://h/", DIGEST, prefixes=("/",))
+    assert spaces.claim("http://h/api/x").responder is api
+    assert spaces.claim("http://h/apix").responder is root
+    assert spaces.claim("http://h/").responder is root
 
 
 def test_most_recent_wins_ties():
     spaces = ProtectionSpaces()
-    one = space_for("http://h/", 'Digest realm="one", nonce="n"')
-    two = space_for("http://h/", 'Digest realm="two", nonce="n"')
-    spaces.remember(one)
-    spaces.remember(two)
-    assert spaces.claim("http://h/x")[0] is two
-    spaces.remember(one)  # remembered again: now the most recent
-    assert spaces.claim("http://h/x")[0] is one
+    remember(spaces, "http://h/", 'Digest realm="one", nonce="n"')
+    _, two = remember(spaces, "http://h/", 'Digest realm="two", nonce="n"')
+    assert spaces.claim("http://h/x").responder is two
+    _, one = remember(spaces, "http://h/", 'Digest realm="one", nonce="n"')  # now the most recent
+    assert spaces.claim("http://h/x").responder is one
 
 
 def test_same_origin_scheme_and_realm_replace():
     spaces = ProtectionSpaces()
-    old = space_for("http://h/")
-    new = space_for("http://h/", 'Digest realm="r", nonce="fresh"')
-    spaces.remember(old)
-    spaces.remember(new)
+    remember(spaces, "http://h/")
+    _, new = remember(spaces, "http://h/", 'Digest realm="r", nonce="fresh"')
     assert len(spaces) == 1
-    assert spaces.claim("http://h/")[0] is new
-    basic = space_for("http://h/", BASIC)
-    spaces.remember(basic)  # same realm, other scheme: kept apart
+    assert spaces.claim("http://h/").responder is new
+    remember(spaces, "http://h/", BASIC)  # same realm, other scheme: kept apart
     assert len(spaces) == 2
 
 
 def test_limit_evicts_the_oldest():
     spaces = ProtectionSpaces(limit=2)
-    first = space_for("http://one/")
-    second = space_for("http://two/")
-    third = space_for("http://three/")
-    spaces.remember(first)
-    spaces.remember(second)
-    spaces.remember(third)
+    remember(spaces, "http://one/")
+    remember(spaces, "http://two/")
+    _, third = remember(spaces, "http://three/")
     assert len(spaces) == 2
     assert spaces.claim("http://one/") is None
-    assert spaces.claim("http://two/")[0] is second
-    assert spaces.claim("http://three/")[0] is third
-    spaces.remember(second)  # refreshed: now third is the oldest
-    spaces.remember(space_for("http://four/"))
+    assert spaces.claim("http://three/").responder is third
+    _, second = remember(spaces, "http://two/")  # refreshed: now third is the oldest
+    remember(spaces, "http://four/")
     assert spaces.claim("http://three/") is None
-    assert spaces.claim("http://two/")[0] is second
+    assert spaces.claim("http://two/").responder is second
     assert set(spaces.snapshot()) == {(("http", "two", 80), "digest", "r"), (("http", "four", 80), "digest", "r")}
 
 
-def test_forget_and_clear():
+def test_forget_only_the_responder_that_was_refused_and_clear():
     spaces = ProtectionSpaces()
-    space = space_for("http://h/")
-    other = space_for("http://h/", 'Digest realm="r", nonce="other"')
-    spaces.remember(space)
-    spaces.forget(other)  # not the one remembered: nothing happens
-    assert spaces.claim("http://h/")[0] is space
-    spaces.forget(space)
+    key, old = remember(spaces, "http://h/")
+    _, new = remember(spaces, "http://h/", 'Digest realm="r", nonce="other"')
+    spaces.forget(key, old)  # replaced meanwhile: the newer one stays
+    assert spaces.claim("http://h/").responder is new
+    spaces.forget(key, new)
     assert spaces.claim("http://h/") is None and len(spaces) == 0
-    spaces.remember(space)
+    remember(spaces, "http://h/")
     spaces.clear()
     assert spaces.claim("http://h/") is None and len(spaces) == 0
 
 
 def test_snapshot_shows_keys_and_prefixes():
     spaces = ProtectionSpaces()
-    spaces.remember(space_for("https://H:443/a/b", BASIC))
+    remember(spaces, "https://H:443/a/b", BASIC)
     assert spaces.snapshot() == {(("https", "h", 443), "basic", "r"): ("/a/",)}

@@ -45,10 +45,10 @@ from requests_challenge._tunnel import (
     _Reader,
     _read_reply,
     _TunnelAuth,
-    _Pending,
     _TunnelFailure,
 )
-from requests_challenge._spaces import ProtectionSpace
+from requests_challenge._dialogue import Reply, Send
+from requests_challenge._schemes import Credentials
 from requests_challenge.testing import ChallengeServer, Digest
 
 HOST = "127.0.0.1"
@@ -425,12 +425,19 @@ def new_tunnel(session: requests.Session) -> None:
 
 
 def connect_authorization(challenge: str, authority: str, *, nonce_count: int = 1) -> str:
-    """The Proxy-Authorization the tunnel computes for ``CONNECT authority``."""
-    choice = choose_challenge(parse_challenges(challenge))
-    assert choice is not None
-    space = ProtectionSpace(("http", "proxy.test", 3128), ("/",), choice)
-    tunnel = _TunnelAuth("Jäsøn", "Sëcret€", frozenset({"digest", "basic"}))
-    return tunnel._credentials(_Pending(space, choice, nonce_count, preemptive=False), authority)
+    """The Proxy-Authorization the tunnel's own dialogue computes for ``CONNECT authority``
+    after a 407 with ``challenge`` (and ``nonce_count - 1`` resends on a new socket)."""
+    tunnel = _TunnelAuth(Credentials("Jäsøn", "Sëcret€"), frozenset({"digest", "basic"}))
+    dialogue = tunnel.dialogue(authority, "http://proxy.test:3128/")
+    assert dialogue.first() is None
+    action = dialogue.on_reply(Reply(407, [challenge]))
+    assert isinstance(action, Send)
+    header = action.header
+    for _ in range(nonce_count - 1):
+        resent = dialogue.resend()
+        assert resent is not None
+        header = resent
+    return header
 
 
 @pytest.mark.parametrize("algorithm,hash_name", [("MD5", "md5"), ("SHA-256", "sha256")])

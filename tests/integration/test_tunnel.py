@@ -119,7 +119,7 @@ def test_proxy_offering_basic_then_digest_gets_digest(
                 assert r.status_code == 200
     lines = tunnel_lines(squid_both, mark, target, tunnels=1)
     assert [(line.status, line.user) for line in lines] == [(407, None), (200, user)]
-    answers = [rec.getMessage() for rec in caplog.records if "answering the proxy's 407" in rec.getMessage()]
+    answers = [rec.getMessage() for rec in caplog.records if "answering the proxy's challenge" in rec.getMessage()]
     assert len(answers) == 1 and "with Digest MD5" in answers[0]
     assert password not in caplog.text
 

@@ -1,0 +1,340 @@
+"""One hop's authentication dialogue with one party, without I/O.
+
+A transport (the requests hook, the CONNECT tunnel, next httpx and aiohttp)
+makes one `Dialogue` per hop and party: per request of a redirect chain, and
+separately for the origin (401, RFC 9110 §11.6.1) and a proxy (407, §11.7.1).
+It only moves bytes; every decision is made here:
+
+    header = dialogue.first()            credentials up front, or None
+    action = dialogue.on_reply(reply)    for each reply of this party:
+        Send(header)   send the request again with this credentials header
+        Done()         pass the reply on (Authentication-Info already read)
+        GiveUp(reason) pass the reply on or raise; ``mutual`` means rspauth failed
+    header = dialogue.resend()           fresh credentials (next nc) when the
+                                         request goes again for another party
+
+The retry rule is one value, `Budget`, with one rule for origins and proxies:
+at most ``Budget.credentialed`` requests of a dialogue carry credentials (up
+front or answering), and after a refusal a challenge is answered again only
+when the refused credentials came from the store (their nonce may simply be
+spent) or the new challenge says ``stale=true`` (RFC 7616 §3.3). A scheme
+whose answer takes several legs (NTLM, Negotiate) continues through its
+responder's ``next_leg`` without spending the budget, for at most `MAX_LEGS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, replace
+from typing import Callable, FrozenSet, Optional, Sequence, Union
+
+from ._digest import expected_rspauth
+from ._errors import ChallengeParseError, UnsendableBody
+from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient
+from ._ranking import SUPPORTED_SCHEMES, Choice, rank_challenges
+from ._schemes import Answer, BasicResponder, Credentials, Responder, responder_for
+from ._spaces import ProtectionSpaces, SpaceKey, origin_of, space_prefixes
+
+__all__ = [
+    "Party",
+    "ORIGIN",
+    "PROXY",
+    "Budget",
+    "RequestTarget",
+    "Reply",
+    "Send",
+    "Done",
+    "GiveUp",
+    "Action",
+    "Dialogue",
+    "MAX_LEGS",
+]
+
+log = logging.getLogger("requests_challenge")
+
+MAX_LEGS = 8  # continuation legs of one multi-leg answer (NTLM needs 2, Kerberos 1-2)
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who challenges, and the header names of its side of the dialogue."""
+
+    name: str
+    noun: str  # how messages name it
+    status: int
+    challenge_header: str
+    credentials_header: str
+    info_header: str
+
+
+ORIGIN = Party("origin", "server", 401, "WWW-Authenticate", "Authorization", "Authentication-Info")
+PROXY = Party("proxy", "proxy", 407, "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Authentication-Info")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many requests of one dialogue may carry credentials (cf. urllib3's ``Retry``).
+
+    Two: up front then one answer, or one answer then one more for a stale
+    nonce. More would only resend what a server refused (account lockout).
+    """
+
+    credentialed: int = 2
+
+    def spend(self) -> "Budget":
+        return replace(self, credentialed=self.credentialed - 1)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.credentialed <= 0
+
+
+def _no_body() -> bytes:
+    return b""
+
+
+@dataclass(frozen=True)
+class RequestTarget:
+    """The request a dialogue authenticates.
+
+    ``uri`` is Digest's ``uri``: the request-target as sent (origin-form
+    ``/path?q``; absolute-form through an HTTP proxy; ``host:port`` for CONNECT,
+    RFC 9112 §3.2). ``space_url`` is where the protection space is looked up:
+    the request's URL, or the proxy's. ``body`` gives the exact body octets,
+    asked for only by qop=auth-int, and may raise `UnsendableBody`.
+    """
+
+    method: str
+    uri: str
+    space_url: str
+    body: Callable[[], bytes] = _no_body
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a dialogue reads of a reply: status, its party's header lines, and the body on demand."""
+
+    status: int
+    challenges: Sequence[str] = ()
+    info: Sequence[str] = ()
+    body: Callable[[], bytes] = _no_body
+
+
+@dataclass(frozen=True)
+class Send:
+    header: str  # the credentials header value for the next request
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    reason: str
+    mutual: bool = False  # the server failed to prove it knows the password
+
+
+Action = Union[Send, Done, GiveUp]
+_DONE = Done()
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """The credentials on the request now, and how they were produced."""
+
+    responder: Responder
+    answer: Answer
+    nonce_count: int
+    up_front: bool  # from the store (or preemptive Basic), not an answer to this hop's challenge
+    key: Optional[SpaceKey] = None  # set while the space is in the store
+    legs: int = 1
+
+
+class Dialogue:
+    """One hop with one party: what to send first, and what each reply calls for."""
+
+    def __init__(
+        self,
+        party: Party,
+        credentials: Credentials,
+        target: RequestTarget,
+        spaces: Optional[ProtectionSpaces],
+        *,
+        schemes: FrozenSet[str] = frozenset(SUPPORTED_SCHEMES),
+        budget: Budget = Budget(),
+        preemptive_basic: bool = False,
+    ) -> None:
+        self.party = party
+        self.target = target
+        self._credentials = credentials
+        self._schemes = schemes
+        self._budget = budget
+        self._spaces = spaces  # None: nothing up front, nothing kept beyond this hop
+        self._preemptive_basic = preemptive_basic
+        self._sent: Optional[_Sent] = None
+        self._over = False
+
+    def __repr__(self) -> str:
+        state = "over" if self._over else ("sent" if self._sent else "idle")
+        return f"<Dialogue {self.party.name} {self.target.method} {self.target.uri!r} {state}>"
+
+    @property
+    def budget(self) -> Budget:
+        return self._budget
+
+    # -- before the first reply ---------------------------------------------------
+
+    def first(self) -> Optional[str]:
+        """Credentials to send up front: the store's space for the target, next nc."""
+        if self._spaces is not None:
+            claim = self._spaces.claim(self.target.space_url)
+            if claim is not None:
+                answer = self._answer(claim.responder, claim.nonce_count)
+                if answer is not None:
+                    return self._record(_Sent(claim.responder, answer, claim.nonce_count, True, claim.key))
+        if self._preemptive_basic:
+            responder = BasicResponder(_PREEMPTIVE_BASIC, self._credentials)
+            return self._record(_Sent(responder, responder.answer("", "", 0), 0, True))
+        return None
+
+    def resend(self) -> Optional[str]:
+        """Fresh credentials (the next nc) for a resend that another party's challenge caused."""
+        sent = self._sent
+        if sent is None or self._over:
+            return None
+        if sent.key is not None and self._spaces is not None:
+            claim = self._spaces.claim(self.target.space_url)
+            if claim is None:
+                self._sent = None  # forgotten meanwhile: the next challenge says what to do
+                return None
+            answer = self._answer(claim.responder, claim.nonce_count)
+            if answer is None:
+                self._sent = None
+                return None
+            self._sent = replace(sent, responder=claim.responder, answer=answer, nonce_count=claim.nonce_count, key=claim.key)
+            return answer.header
+        answer = self._answer(sent.responder, sent.nonce_count + 1)
+        if answer is None:
+            return None
+        self._sent = replace(sent, answer=answer, nonce_count=sent.nonce_count + 1)
+        return answer.header
+
+    # -- each reply -------------------------------------------------------------------
+
+    def on_reply(self, reply: Reply) -> Action:
+        """What this party's reply calls for. Replies with another status were accepted."""
+        if self._over:
+            return _DONE
+        if reply.status == self.party.status:
+            return self._challenged(reply)
+        return self._accepted(reply)
+
+    def _challenged(self, reply: Reply) -> Action:
+        challenges, errors = parse_challenges_lenient(reply.challenges)
+        for error in errors:
+            log.debug("ignoring a malformed %s challenge: %s", self.party.name, error)
+        refused = self._sent
+        if refused is not None and refused.legs < MAX_LEGS:
+            follow_up = refused.responder.next_leg(challenges)
+            if follow_up is not None:  # a multi-leg scheme's next token, not a refusal
+                self._sent = replace(refused, answer=follow_up, legs=refused.legs + 1)
+                return Send(follow_up.header)
+        usable, skipped = rank_challenges(challenges, self._schemes)
+        reasons = [reason for _, reason in skipped]
+        if refused is not None:
+            if refused.key is not None and self._spaces is not None:
+                # Spent (rotated, expired) or wrong: never sent up front again.
+                self._spaces.forget(refused.key, refused.responder)
+            stale = bool(usable) and usable[0].digest is not None and usable[0].digest.stale
+            if self._budget.exhausted or not (refused.up_front or stale):
+                return self._give_up(
+                    f"the {self.party.noun} refused the {refused.responder.choice.describe()} credentials"
+                    f" (realm {refused.responder.choice.challenge.params.get('realm', '')!r})"
+                )
+        elif self._budget.exhausted:
+            return self._give_up(f"no credentials may be sent to the {self.party.noun} any more")
+        for choice in usable:  # strongest first; a weaker one when it cannot be sent
+            try:
+                responder = responder_for(choice, self._credentials)
+                answer = self._answer(responder, 1, strict=True)
+            except (UnsendableBody, ValueError) as exc:  # auth-int on a stream; ':' in a Basic name
+                reasons.append(f"cannot answer {choice.describe()}: {exc}")
+                continue
+            assert answer is not None
+            log.debug(
+                "answering the %s's challenge with %s (realm %r%s)", self.party.name, choice.describe(),
+                choice.challenge.params.get("realm", ""), ", stale nonce" if choice.digest and choice.digest.stale else "",
+            )
+            return Send(self._record(_Sent(responder, answer, 1, False)))
+        return self._give_up(
+            f"no {self.party.name} challenge this client can answer ({'; '.join(reasons) or 'none offered'})"
+        )
+
+    def _accepted(self, reply: Reply) -> Action:
+        """Not challenged: keep the space that worked, read Authentication-Info (RFC 7616 §3.5)."""
+        sent = self._sent
+        if sent is None:
+            return _DONE
+        if sent.key is None and not sent.up_front and self._spaces is not None:
+            url = self.target.space_url
+            key = self._spaces.remember(
+                origin_of(url), space_prefixes(sent.responder.choice, url), sent.responder, sent.nonce_count
+            )
+            sent = self._sent = replace(sent, key=key)
+        digest = sent.answer.digest
+        if digest is None or not reply.info:
+            return _DONE
+        try:
+            info = parse_auth_params(reply.info)
+        except ChallengeParseError as exc:
+            log.debug("ignoring a malformed %s: %s", self.party.info_header, exc)
+            return _DONE
+        rspauth = info.get("rspauth")
+        if rspauth is not None:
+            expected = expected_rspauth(digest, reply.body() if digest.offer.auth_int else b"")
+            if not secrets.compare_digest(rspauth.lower().encode("latin-1", "replace"), expected.encode("ascii")):
+                if sent.key is not None and self._spaces is not None:
+                    self._spaces.forget(sent.key, sent.responder)
+                return self._give_up(
+                    f"the {self.party.noun}'s rspauth does not match ({sent.responder.choice.describe()}):"
+                    " it may not know the password",
+                    mutual=True,
+                )
+        nextnonce = info.get("nextnonce")
+        if nextnonce:
+            if sent.key is not None and self._spaces is not None:
+                self._spaces.renew_nonce(sent.key, sent.responder, nextnonce)
+            else:  # a space kept by this dialogue alone
+                self._sent = replace(sent, responder=sent.responder.with_nonce(nextnonce), nonce_count=0)
+        return _DONE
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _answer(self, responder: Responder, nonce_count: int, strict: bool = False) -> Optional[Answer]:
+        """``responder``'s credentials for the target, or None when the body cannot be hashed."""
+        try:
+            body = self.target.body() if responder.needs_body else b""
+        except UnsendableBody as exc:
+            if strict:
+                raise
+            log.debug("not sending credentials up front: %s", exc)
+            return None
+        return responder.answer(self.target.method, self.target.uri, nonce_count, body)
+
+    def _record(self, sent: _Sent) -> str:
+        self._sent = sent
+        self._budget = self._budget.spend()
+        return sent.answer.header
+
+    def _give_up(self, reason: str, mutual: bool = False) -> GiveUp:
+        log.debug("giving up: %s", reason)
+        self._over = True
+        self._sent = None
+        return GiveUp(reason, mutual)
+
+
+_PREEMPTIVE_BASIC = Choice(Challenge("Basic"), "basic", 0)
+

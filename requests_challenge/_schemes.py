@@ -1,0 +1,120 @@
+"""Credentials, and how they answer one chosen challenge: the pure part of every scheme.
+
+A `Responder` is built once per (challenge, user) and then answers request
+after request: Basic's header is fixed; Digest keeps H(user:realm:password),
+its header template and, for ``-sess``, one cnonce per nonce, so A1 is the same
+whether the server caches it (RFC 7616 §3.4.2) or recomputes it. Responders
+are immutable, so the protection-space store can hand one to many threads;
+only the nonce count, which the store reserves under its lock, changes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from typing import Optional, Sequence, Union
+
+from ._basic import basic_authorization, reject_control_characters
+from ._digest import DigestAnswer, DigestTemplate, session_ha1
+from ._grammar import Challenge
+from ._ranking import Choice
+
+__all__ = ["Credentials", "Answer", "BasicResponder", "DigestResponder", "Responder", "responder_for"]
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """A user name and password, checked once: what cannot go into a header is refused here."""
+
+    username: str
+    password: str
+    basic_encoding: str = "utf-8"  # "latin-1" for legacy Basic servers (RFC 7617 §2.1)
+
+    def __post_init__(self) -> None:
+        reject_control_characters(self.username, "username")
+        reject_control_characters(self.password, "password")
+        "".encode(self.basic_encoding)  # LookupError now for an unknown encoding
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=…)"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One credentials header value, and for Digest what checking ``rspauth`` needs."""
+
+    header: str
+    digest: Optional[DigestAnswer] = None
+
+
+class BasicResponder:
+    """RFC 7617: the same header for every request in the space."""
+
+    __slots__ = ("choice", "_header")
+    needs_body = False
+
+    def __init__(self, choice: Choice, credentials: Credentials) -> None:
+        self.choice = choice
+        # ValueError for a user name with ':' (RFC 7617 §2): the ranking falls back.
+        self._header = basic_authorization(
+            credentials.username, credentials.password, credentials.basic_encoding,
+            charset=choice.challenge.params.get("charset"),
+        )
+
+    def answer(self, method: str, uri: str, nonce_count: int, body: bytes = b"") -> Answer:
+        return Answer(self._header)
+
+    def with_nonce(self, nonce: str) -> "BasicResponder":
+        return self
+
+    def next_leg(self, challenges: Sequence[Challenge]) -> Optional[Answer]:
+        return None  # one leg: a second challenge is a refusal
+
+
+class DigestResponder:
+    """RFC 7616 §3.4 for one nonce: two hashes and one f-string per request."""
+
+    __slots__ = ("choice", "_username", "_base_ha1", "_template", "_cnonce")
+
+    def __init__(self, choice: Choice, credentials: Credentials, base_ha1: Optional[str] = None) -> None:
+        offer = choice.digest
+        assert offer is not None
+        self.choice = choice
+        self._username = credentials.username
+        self._base_ha1 = base_ha1 or session_ha1(offer.algorithm, credentials.username, offer.realm, credentials.password)
+        self._template = DigestTemplate(offer, credentials.username)
+        self._cnonce = secrets.token_hex(16) if offer.algorithm.session else None
+
+    @property
+    def needs_body(self) -> bool:
+        return self._template.offer.auth_int
+
+    def answer(self, method: str, uri: str, nonce_count: int, body: bytes = b"") -> Answer:
+        digest = self._template.answer(self._base_ha1, method, uri, nonce_count, self._cnonce, body)
+        return Answer(digest.header, digest)
+
+    def with_nonce(self, nonce: str) -> "DigestResponder":
+        """The responder for ``nextnonce`` (RFC 7616 §3.5): same user and realm, new nonce."""
+        offer = self.choice.digest
+        assert offer is not None
+        choice = replace(self.choice, digest=replace(offer, nonce=nonce, stale=False))
+        renewed = DigestResponder.__new__(DigestResponder)
+        renewed.choice = choice
+        renewed._username = self._username
+        renewed._base_ha1 = self._base_ha1
+        renewed._template = DigestTemplate(choice.digest, self._username)  # type: ignore[arg-type]
+        renewed._cnonce = secrets.token_hex(16) if offer.algorithm.session else None
+        return renewed
+
+    def next_leg(self, challenges: Sequence[Challenge]) -> Optional[Answer]:
+        return None
+
+
+Responder = Union[BasicResponder, DigestResponder]
+
+
+def responder_for(choice: Choice, credentials: Credentials) -> Responder:
+    """The responder for a ranked choice; ValueError when this user cannot answer it."""
+    if choice.digest is not None:
+        return DigestResponder(choice, credentials)
+    return BasicResponder(choice, credentials)
