@@ -534,3 +534,26 @@ def test_proxy_credentials_do_not_ride_along_on_a_redirect(mock):
     r = requests.get("http://example.com/", auth=auth, proxies={"http": "http://proxy.test:3128"}, timeout=5)
     assert r.status_code == 200
     assert seen[0] == ("first", None) and seen[1][1].startswith("Basic ") and seen[2] == ("hop", None)
+
+
+def test_item_8_credentials_are_sent_at_most_twice_per_request_when_every_answer_is_stale(mock):
+    """After one success, a server that calls every later answer stale gets two
+    credentialed requests per call (up front, then one answer), as the tunnel does."""
+    state = {"accepted": 0}
+
+    def accept(auth, request):
+        if auth is not None and state["accepted"] == 0:
+            state["accepted"] += 1
+            return True
+        return False
+
+    stale = 'Digest realm="r", nonce="n2", qop="auth", algorithm=SHA-256, stale=true'
+    server = serve(mock, ScriptedServer([stale], accept=accept))
+    with requests.Session() as session:
+        session.auth = ChallengeAuth("a", "b")
+        assert session.get("http://example.com/", timeout=5).status_code == 200
+        for _ in range(3):
+            server.seen.clear()
+            r = session.get("http://example.com/", timeout=5)
+            assert r.status_code == 401
+            assert sum(auth is not None for _, _, auth, _ in server.seen) == 2, server.seen
