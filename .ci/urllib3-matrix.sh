@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the CONNECT tests (tests/test_tunnel*.py) against the oldest and the newest
+# Run the CONNECT tests (tests/test_tunnel.py) against the oldest and the newest
 # urllib3 that ChallengeAdapter supports, each in a throwaway venv.
 #
 #   .ci/urllib3-matrix.sh                      # urllib3 1.26.* and newest 2.x
@@ -34,7 +34,7 @@ for spec in "${specs[@]}"; do
 import sys, urllib3, requests
 print(f"== Python {sys.version.split()[0]}, urllib3 {urllib3.__version__}, requests {requests.__version__}")
 EOF
-    if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_tunnel.py tests/test_tunnel_retries.py; then
+    if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_tunnel.py; then
         echo "FAILED with $spec" >&2
         status=1
     fi

@@ -28,6 +28,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 import requests
+from urllib3.util.retry import Retry
 import urllib3
 from requests.exceptions import ProxyError
 from urllib3.connection import HTTPSConnection as Urllib3HTTPSConnection
@@ -590,6 +591,38 @@ def test_wrong_password_fails_after_exactly_two_connects(make_proxy, certificate
     assert proxy.statuses == [407, 407]
     assert proxy.connects[0].authorization is None and proxy.connects[1].authorization is not None
     assert origin.port and not any("proxy-authorization" in h for h in origin.requests)
+
+
+RETRY_POLICIES = [
+    pytest.param(lambda: 3, id="max_retries=3"),
+    pytest.param(lambda: Retry(connect=3), id="Retry(connect=3)"),
+    pytest.param(lambda: Retry(total=None, connect=2), id="Retry(total=None,connect=2)"),
+]
+
+
+@pytest.mark.parametrize("offers", [("digest",), ("basic",)], ids=["digest", "basic"])
+@pytest.mark.parametrize("retries", RETRY_POLICIES)
+def test_refused_credentials_are_not_resent_by_urllib3_retries(make_proxy, certificate, origin, offers, retries) -> None:  # type: ignore[no-untyped-def]
+    """Audit item 7: whatever the retry policy, a proxy that refused our credentials
+    never gets them again for that request (account lockout): bare CONNECT, 407,
+    CONNECT with credentials, 407, ProxyAuthenticationError. Before, urllib3 retried
+    the whole dialogue: 4, 11, then 976 CONNECTs ending in RecursionError."""
+    proxy = make_proxy(offers)
+    adapter = ChallengeAdapter(proxy_auth=(PROXY_USER, "wrong-secret-value"), max_retries=retries())
+    with session_for(proxy, certificate, adapter) as s:
+        with pytest.raises(ProxyAuthenticationError) as info:
+            s.get(origin.url, timeout=TIMEOUT)
+    assert proxy.statuses == [407, 407]
+    assert [c.authorization is not None for c in proxy.connects] == [False, True]
+    assert "wrong-secret-value" not in str(info.value)
+
+
+@pytest.mark.parametrize("retries", RETRY_POLICIES)
+def test_the_right_password_opens_the_tunnel_under_any_retry_policy(make_proxy, certificate, origin, retries) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(("digest",))
+    with session_for(proxy, certificate, ChallengeAdapter(proxy_auth=(PROXY_USER, PROXY_PASSWORD), max_retries=retries())) as s:
+        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
+    assert proxy.statuses == [407, 200]
 
 
 def test_second_tunnel_sends_credentials_up_front_with_the_next_nc(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
