@@ -65,6 +65,10 @@ REQUEST_TIMEOUT = 10.0  # seconds (connect and read) for every test request
 
 MARKER_PREFIX = "/__logmark__/"
 
+#: Every redirect status requests follows; each has its own redirecting
+#: locations on lighttpd and Apache (see ``redirect_path`` of each class).
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+
 #: CGI program that proves a request body arrived whole: it answers with
 #: the body's length and SHA-256 (and who the server authenticated).  Plain
 #: /bin/sh and coreutils, so it does not depend on which Python the test
@@ -543,7 +547,10 @@ server.bind = "@host@"
 server.port = @port@
 server.errorlog = "@logdir@/error.log"
 server.pid-file = "@root@/lighttpd.pid"
-server.modules = ("mod_auth", "mod_authn_file", "mod_accesslog", "mod_cgi")
+# mod_auth before mod_redirect: both act in the same request phase
+# (uri-clean), in this order, so a redirecting protected URL is challenged
+# first and redirects only once the credentials were accepted.
+server.modules = ("mod_auth", "mod_authn_file", "mod_accesslog", "mod_cgi", "mod_redirect")
 server.upload-dirs = ("@root@")
 mimetype.assign = (".txt" => "text/plain; charset=utf-8")
 
@@ -578,6 +585,17 @@ $HTTP["url"] =~ "^/userhash/" {
   auth.backend = "htdigest"
   auth.backend.htdigest.userfile = "@root@/users.htdigest"
 }
+@redirects@"""
+
+#: One block per status: ``/LOC/rCODE/REST`` and ``/LOC/rCODE-REST`` (LOC
+#: protected) and ``/open/LOC/rCODE/REST`` (not protected) all answer
+#: CODE with ``Location: /LOC/REST`` (query string kept).  mod_auth checks
+#: the first two before mod_redirect sees them (see server.modules).
+LIGHTTPD_REDIRECT = r"""
+$HTTP["url"] =~ "^/(open/)?(md5|sha256|basic)/r@code@[-/]" {
+  url.redirect = ("^/(?:open/)?(md5|sha256|basic)/r@code@[-/](.*)$" => "/$1/$2")
+  url.redirect-code = @code@
+}
 """
 
 
@@ -585,7 +603,8 @@ class Lighttpd(ServerProcess):
     """lighttpd 1.4 with mod_auth: Digest MD5/SHA-256/multi/userhash, Basic.
 
     Every location holds ``hello.txt`` and the ``echo.cgi`` body echo;
-    ``/open/`` holds the same without protection.
+    ``/open/`` holds the same without protection.  ``md5``, ``sha256`` and
+    ``basic`` also redirect (after authentication), see :meth:`redirect_path`.
     """
 
     name = "lighttpd"
@@ -594,9 +613,22 @@ class Lighttpd(ServerProcess):
     locations = ("md5", "sha256", "multi", "userhash", "basic")
     open_location = "open"  # not protected: an origin for proxy-only tests
     userhash_realm = "userhash realm"
+    redirect_locations = ("md5", "sha256", "basic")
+
+    @staticmethod
+    def redirect_path(location: str, code: int, rest: str, style: str = "child") -> str:
+        """A URL path that answers ``code`` with ``Location: /location/rest``.
+
+        ``style`` "child": ``/location/rCODE/rest``, a directory below the
+        target's (protected, so challenged first); "sibling":
+        ``/location/rCODE-rest``, in the target's own directory; "open":
+        ``/open/location/rCODE/rest``, not protected at all.
+        """
+        return _redirect_path(location, code, rest, style)
 
     @classmethod
     def required_files(cls) -> Iterable[str]:
+        # mod_redirect is compiled into lighttpd >= 1.4.56 (no .so to check).
         return [
             f"/usr/lib/lighttpd/{m}.so"
             for m in ("mod_auth", "mod_authn_file", "mod_accesslog", "mod_cgi")
@@ -625,6 +657,7 @@ class Lighttpd(ServerProcess):
         conf = render(
             LIGHTTPD_CONF, host=self.host, port=self.port, docroot=docroot,
             root=self.root, logdir=self.logdir,
+            redirects="".join(render(LIGHTTPD_REDIRECT, code=code) for code in REDIRECT_CODES),
         )
         self.conf_path = _write(self.root / "lighttpd.conf", conf)
 
@@ -636,6 +669,18 @@ class Lighttpd(ServerProcess):
 
     def error_logs(self) -> List[Path]:
         return [self.logdir / "error.log"]
+
+
+def _redirect_path(location: str, code: int, rest: str, style: str) -> str:
+    if code not in REDIRECT_CODES:
+        raise ValueError(f"no redirecting location for status {code}")
+    if style == "child":
+        return f"/{location}/r{code}/{rest}"
+    if style == "sibling":
+        return f"/{location}/r{code}-{rest}"
+    if style == "open":
+        return f"/open/{location}/r{code}/{rest}"
+    raise ValueError(f"unknown redirect style {style!r}")
 
 
 def _sha256(text: str) -> str:
@@ -660,6 +705,7 @@ APACHE_MODULES = {
     "auth_basic_module": "mod_auth_basic.so",
     "cgid_module": "mod_cgid.so",
     "alias_module": "mod_alias.so",
+    "rewrite_module": "mod_rewrite.so",
     "log_config_module": "mod_log_config.so",
     "mime_module": "mod_mime.so",
 }
@@ -725,14 +771,31 @@ ScriptAlias /basic/cgi/ "@root@/cgi/"
   AuthUserFile "@root@/users.htpasswd"
   Require valid-user
 </Location>
+@redirects@"""
+
+#: Redirects that run after authentication.  mod_alias's ``Redirect`` would
+#: answer in the translate-name phase, before any credentials are checked;
+#: mod_rewrite in per-directory context acts in the fixups phase, after
+#: authentication and authorization, so ``/LOC/rCODE/REST`` and
+#: ``/LOC/rCODE-REST`` are challenged first and only then answer CODE with
+#: ``Location: http://host:port/LOC/REST`` (query string kept).  ``/open/``
+#: is not protected: ``/open/LOC/rCODE/REST`` redirects at once.
+APACHE_REDIRECT_DIR = r"""
+<Directory "@docroot@/@location@">
+  RewriteEngine On
+@rules@</Directory>
 """
+APACHE_REDIRECT_RULE = '  RewriteRule "^r@code@[-/](.*)$" "/@location@/$1" [R=@code@,L]\n'
+APACHE_OPEN_REDIRECT_RULE = '  RewriteRule "^(digest|basic)/r@code@/(.*)$" "/$1/$2" [R=@code@,L]\n'
 
 
 class Apache(ServerProcess):
     """Apache httpd with mod_auth_digest (/digest/, /stale/) and Basic.
 
     ``/digest/cgi/echo`` and ``/basic/cgi/echo`` run the body echo behind
-    the respective protection.
+    the respective protection.  ``digest`` and ``basic`` also redirect
+    (after authentication), see :meth:`redirect_path`; ``/open/`` is not
+    protected.
     """
 
     name = "apache"
@@ -743,6 +806,14 @@ class Apache(ServerProcess):
     digest_realm = "digest realm"
     stale_realm = "stale realm"
     nonce_lifetime = 2  # seconds (AuthDigestNonceLifetime of /stale/)
+    redirect_locations = ("digest", "basic")
+    open_location = "open"
+
+    @staticmethod
+    def redirect_path(location: str, code: int, rest: str, style: str = "child") -> str:
+        """A URL path that answers ``code`` with a Location of ``/location/rest``;
+        ``style`` as for :meth:`Lighttpd.redirect_path`."""
+        return _redirect_path(location, code, rest, style)
 
     @classmethod
     def required_files(cls) -> Iterable[str]:
@@ -756,7 +827,7 @@ class Apache(ServerProcess):
 
     def write_files(self) -> None:
         docroot = self.root / "docroot"
-        for location in self.locations:
+        for location in (*self.locations, self.open_location):
             _write(docroot / location / "hello.txt", f"hello from apache /{location}/\n")
         _write(self.root / "cgi" / "echo", ECHO_CGI, 0o755)
         (self.root / "run").mkdir(exist_ok=True)
@@ -789,8 +860,26 @@ class Apache(ServerProcess):
             logdir=self.logdir, docroot=docroot, modules=modules,
             account=account_lines, digest_realm=self.digest_realm,
             stale_realm=self.stale_realm, nonce_lifetime=self.nonce_lifetime,
+            redirects=self._redirect_config(docroot),
         )
         self.conf_path = _write(self.root / "httpd.conf", conf)
+
+    def _redirect_config(self, docroot: Path) -> str:
+        blocks = [
+            render(
+                APACHE_REDIRECT_DIR, docroot=docroot, location=location,
+                rules="".join(
+                    render(APACHE_REDIRECT_RULE, code=code, location=location)
+                    for code in REDIRECT_CODES
+                ),
+            )
+            for location in self.redirect_locations
+        ]
+        blocks.append(render(
+            APACHE_REDIRECT_DIR, docroot=docroot, location=self.open_location,
+            rules="".join(render(APACHE_OPEN_REDIRECT_RULE, code=code) for code in REDIRECT_CODES),
+        ))
+        return "".join(blocks)
 
     def check_command(self, program: str) -> Optional[List[str]]:
         return [program, "-t", "-f", str(self.conf_path)]
