@@ -216,10 +216,11 @@ class Dialogue:
                 return None
             self._sent = replace(sent, responder=claim.responder, answer=answer, nonce_count=claim.nonce_count, key=claim.key)
             return answer.header
-        answer = self._answer(sent.responder, sent.nonce_count + 1)
+        count = self._next_count(sent.responder, sent.nonce_count)
+        answer = self._answer(sent.responder, count)
         if answer is None:
             return None
-        self._sent = replace(sent, answer=answer, nonce_count=sent.nonce_count + 1)
+        self._sent = replace(sent, answer=answer, nonce_count=count)
         return answer.header
 
     # -- each reply -------------------------------------------------------------------
@@ -259,7 +260,8 @@ class Dialogue:
         for choice in usable:  # strongest first; a weaker one when it cannot be sent
             try:
                 responder = responder_for(choice, self._credentials)
-                answer = self._answer(responder, 1, strict=True)
+                count = self._next_count(responder, 0)
+                answer = self._answer(responder, count, strict=True)
             except (UnsendableBody, ValueError) as exc:  # auth-int on a stream; ':' in a Basic name
                 reasons.append(f"cannot answer {choice.describe()}: {exc}")
                 continue
@@ -268,7 +270,7 @@ class Dialogue:
                 "answering the %s's challenge with %s (realm %r%s)", self.party.name, choice.describe(),
                 choice.challenge.params.get("realm", ""), ", stale nonce" if choice.digest and choice.digest.stale else "",
             )
-            return Send(self._record(_Sent(responder, answer, 1, False)))
+            return Send(self._record(_Sent(responder, answer, count, False)))
         return self._give_up(
             f"no {self.party.name} challenge this client can answer ({'; '.join(reasons) or 'none offered'})"
         )
@@ -280,9 +282,7 @@ class Dialogue:
             return _DONE
         if sent.key is None and not sent.up_front and self._spaces is not None:
             url = self.target.space_url
-            key = self._spaces.remember(
-                origin_of(url), space_prefixes(sent.responder.choice, url), sent.responder, sent.nonce_count
-            )
+            key = self._spaces.remember(origin_of(url), space_prefixes(sent.responder.choice, url), sent.responder)
             sent = self._sent = replace(sent, key=key)
         digest = sent.answer.digest
         if digest is None or not reply.info:
@@ -312,6 +312,13 @@ class Dialogue:
         return _DONE
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _next_count(self, responder: Responder, last: int) -> int:
+        """The nc for the next answer with ``responder``'s nonce: from the store, which
+        every request shares, or for a hop whose space is never kept, after ``last``."""
+        if self._spaces is not None:
+            return self._spaces.reserve(origin_of(self.target.space_url), responder)
+        return last + 1
 
     def _answer(self, responder: Responder, nonce_count: int, strict: bool = False) -> Optional[Answer]:
         """``responder``'s credentials for the target, or None when the body cannot be hashed."""

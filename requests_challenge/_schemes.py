@@ -52,6 +52,7 @@ class BasicResponder:
 
     __slots__ = ("choice", "_header")
     needs_body = False
+    nonce = None  # nothing to count
 
     def __init__(self, choice: Choice, credentials: Credentials) -> None:
         self.choice = choice
@@ -88,6 +89,10 @@ class DigestResponder:
     @property
     def needs_body(self) -> bool:
         return self._template.offer.auth_int
+
+    @property
+    def nonce(self) -> str:
+        return self._template.offer.nonce
 
     def answer(self, method: str, uri: str, nonce_count: int, body: bytes = b"") -> Answer:
         digest = self._template.answer(self._base_ha1, method, uri, nonce_count, self._cnonce, body)

@@ -101,24 +101,42 @@ class Claim(NamedTuple):
 
 
 class _Entry:
-    __slots__ = ("prefixes", "responder", "next_count")
+    __slots__ = ("prefixes", "responder")
 
-    def __init__(self, prefixes: Tuple[str, ...], responder: Responder, next_count: int) -> None:
+    def __init__(self, prefixes: Tuple[str, ...], responder: Responder) -> None:
         self.prefixes = prefixes
         self.responder = responder
-        self.next_count = next_count
 
 
 class ProtectionSpaces:
-    """The remembered spaces of one auth object or adapter: bounded, one lock."""
+    """The remembered spaces of one auth object or adapter, and every nonce count: bounded, one lock.
 
-    def __init__(self, limit: int = 64) -> None:
+    Nonce counts are kept per (origin, nonce), not per space: a server may hand
+    the same nonce to every challenge for a while (Apache: within a second), so
+    concurrent first answers share it, and each must take the next count.
+    """
+
+    def __init__(self, limit: int = 64, max_prefixes: int = 16, max_nonces: int = 1024) -> None:
         self._lock = threading.Lock()
         self._entries: "OrderedDict[SpaceKey, _Entry]" = OrderedDict()
+        self._counts: "OrderedDict[Tuple[Origin, str], int]" = OrderedDict()  # the last nc handed out
         self._limit = limit
+        self._max_prefixes = max_prefixes
+        self._max_nonces = max_nonces
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _next_count(self, origin: Origin, nonce: Optional[str]) -> int:
+        """The next nc for ``nonce`` at ``origin``; call with the lock held."""
+        if nonce is None:
+            return 1  # Basic: no count
+        key = (origin, nonce)
+        count = self._counts.pop(key, 0) + 1
+        self._counts[key] = count  # most recently used last
+        if len(self._counts) > self._max_nonces:
+            self._counts.popitem(last=False)
+        return count
 
     def claim(self, url: str) -> Optional[Claim]:
         """The space covering ``url`` (longest prefix, most recent on a tie) and a fresh nonce count.
@@ -140,17 +158,24 @@ class ProtectionSpaces:
                     best_key, best, best_length = key, entry, length
             if best is None or best_key is None:
                 return None
-            count = best.next_count
-            best.next_count += 1
-            return Claim(best_key, best.responder, count)
+            return Claim(best_key, best.responder, self._next_count(origin, best.responder.nonce))
 
-    def remember(self, origin: Origin, prefixes: Tuple[str, ...], responder: Responder, last_count: int) -> SpaceKey:
-        """Keep the space ``responder`` answered, replacing the one for the same origin, scheme and realm."""
+    def reserve(self, origin: Origin, responder: Responder) -> int:
+        """A nonce count for answering a fresh challenge: another request may be using its nonce."""
+        with self._lock:
+            return self._next_count(origin, responder.nonce)
+
+    def remember(self, origin: Origin, prefixes: Tuple[str, ...], responder: Responder) -> SpaceKey:
+        """Keep the space ``responder`` answered. The same origin, scheme and realm is one
+        space: its responder is replaced and its prefixes accumulate (the newest kept)."""
         choice: Choice = responder.choice
         key = (origin, choice.scheme, choice.challenge.params.get("realm", ""))
         with self._lock:
-            self._entries.pop(key, None)
-            self._entries[key] = _Entry(prefixes, responder, last_count + 1)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                merged = tuple(p for p in old.prefixes if p not in prefixes) + prefixes
+                prefixes = merged[-self._max_prefixes :]
+            self._entries[key] = _Entry(prefixes, responder)
             while len(self._entries) > self._limit:
                 self._entries.popitem(last=False)
         return key
@@ -163,20 +188,19 @@ class ProtectionSpaces:
                 del self._entries[key]
 
     def renew_nonce(self, key: SpaceKey, responder: Responder, nonce: str) -> None:
-        """``nextnonce`` (RFC 7616 §3.5): the next request uses it, with nc starting at 1."""
+        """``nextnonce`` (RFC 7616 §3.5): the next request uses it, its counts from 1."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.responder is not responder:
                 return  # replaced or renewed meanwhile: theirs is newer
-            offer = responder.choice.digest
-            if offer is None or offer.nonce == nonce:
+            if responder.nonce is None or responder.nonce == nonce:
                 return
             entry.responder = responder.with_nonce(nonce)
-            entry.next_count = 1
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._counts.clear()
 
     def snapshot(self) -> Dict[SpaceKey, Tuple[str, ...]]:
         """What is remembered (keys and prefixes, no secrets), for debugging and tests."""

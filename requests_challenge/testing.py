@@ -275,6 +275,8 @@ class ChallengeServer:
     otherwise valid answer gets a 401 with ``stale=true`` (so does a second use
     with ``one_time_nonces``, which hands out each next nonce in ``nextnonce``).
     ``strict_nc`` refuses a nonce count seen before for the same nonce.
+    ``shared_nonces`` hands every challenge the same nonce while it is fresh,
+    as Apache does within a second, so concurrent clients share one nonce.
     ``cookie="name=value"`` is set on every challenge and must come back with
     the credentials. ``proxy=True`` plays a proxy: 407 and the Proxy-* headers.
     """
@@ -291,6 +293,7 @@ class ChallengeServer:
         nextnonce: bool = False,
         rspauth: bool = True,
         strict_nc: bool = False,
+        shared_nonces: bool = False,
         cookie: Optional[str] = None,
         one_header: bool = False,
         proxy: bool = False,
@@ -313,6 +316,8 @@ class ChallengeServer:
         self.nextnonce = nextnonce or one_time_nonces
         self.rspauth = rspauth
         self.strict_nc = strict_nc
+        self.shared_nonces = shared_nonces
+        self._shared: Dict[Digest, str] = {}  # the nonce every challenge gets, while fresh
         self.cookie = cookie
         self.one_header = one_header
         self._names = _PROXY if proxy else _ORIGIN
@@ -446,9 +451,22 @@ class ChallengeServer:
         return headers
 
     def _issue_nonce(self, offer: Digest) -> str:
+        if self.shared_nonces:
+            with self._lock:
+                shared = self._shared.get(offer, "")
+                record = self._nonces.get(shared)
+                if (
+                    record is not None
+                    and record.generation == self._generation
+                    and time.monotonic() - record.issued <= self.nonce_lifetime
+                    and len(record.counts) < _MAX_COUNTS
+                ):
+                    return shared
         # 16 random octets in base64: ends in "==", as Apache's do, so clients must quote well.
         nonce = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
         with self._lock:
+            if self.shared_nonces:
+                self._shared[offer] = nonce
             self._nonces[nonce] = _Nonce(offer, time.monotonic(), self._generation)
             while len(self._nonces) > _MAX_NONCES:
                 self._nonces.popitem(last=False)

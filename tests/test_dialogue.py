@@ -290,6 +290,7 @@ class TwoLegResponder:
     """Stands in for NTLM: a continuation token in the next challenge is not a refusal."""
 
     needs_body = False
+    nonce = None
 
     def __init__(self) -> None:
         self.choice = Choice(Challenge("Fake", {"realm": "r"}), "fake", 100)
@@ -309,7 +310,7 @@ class TwoLegResponder:
 
 def test_a_continuation_leg_is_sent_without_spending_the_budget() -> None:
     spaces = ProtectionSpaces()
-    spaces.remember(origin_of(URL), ("/",), TwoLegResponder(), 0)  # type: ignore[arg-type]
+    spaces.remember(origin_of(URL), ("/",), TwoLegResponder())  # type: ignore[arg-type]
     dialogue = dialogue_for(ORIGIN, spaces)
     assert dialogue.first() == "Fake leg1"
     budget = dialogue.budget
@@ -320,7 +321,7 @@ def test_a_continuation_leg_is_sent_without_spending_the_budget() -> None:
 
 def test_continuation_legs_are_bounded() -> None:
     spaces = ProtectionSpaces()
-    spaces.remember(origin_of(URL), ("/",), TwoLegResponder(), 0)  # type: ignore[arg-type]
+    spaces.remember(origin_of(URL), ("/",), TwoLegResponder())  # type: ignore[arg-type]
     dialogue = dialogue_for(ORIGIN, spaces)
     dialogue.first()
     sends = 0

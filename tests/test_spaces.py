@@ -23,11 +23,11 @@ BASIC = 'Basic realm="r"'
 DIGEST = 'Digest realm="r", nonce="n1", qop="auth"'
 
 
-def remember(spaces, url, header=DIGEST, prefixes=None, last_count=0):
+def remember(spaces, url, header=DIGEST, prefixes=None):
     """Remember the space ``header`` opens at ``url``, as a dialogue does; (key, responder)."""
     the_choice = choice(header)
     responder = responder_for(the_choice, CREDENTIALS)
-    key = spaces.remember(origin_of(url), prefixes or space_prefixes(the_choice, url), responder, last_count)
+    key = spaces.remember(origin_of(url), prefixes or space_prefixes(the_choice, url), responder)
     return key, responder
 
 
@@ -147,10 +147,40 @@ def test_claim_returns_the_key_the_responder_and_increasing_counts():
     assert [c.nonce_count for c in claimed] == [1, 2, 3]
 
 
-def test_counts_continue_after_the_count_the_answer_used():
+def test_one_counter_per_nonce_for_fresh_answers_and_claims():
+    """Apache hands one nonce to every challenge within a second: concurrent first
+    answers, and the space remembered afterwards, all draw from one counter."""
     spaces = ProtectionSpaces()
-    remember(spaces, "http://h/", last_count=3)  # the answer used 1, then two resends
+    origin = origin_of("http://h/")
+    responders = [responder_for(choice(DIGEST), CREDENTIALS) for _ in range(3)]
+    assert [spaces.reserve(origin, r) for r in responders] == [1, 2, 3]
+    remember(spaces, "http://h/")
     assert spaces.claim("http://h/").nonce_count == 4
+    other = responder_for(choice('Digest realm="r", nonce="other", qop="auth"'), CREDENTIALS)
+    assert spaces.reserve(origin, other) == 1
+    assert spaces.reserve(origin_of("http://elsewhere/"), responders[0]) == 1  # per origin
+
+
+def test_nonce_counters_are_bounded():
+    spaces = ProtectionSpaces(max_nonces=4)
+    origin = origin_of("http://h/")
+    for index in range(10):
+        spaces.reserve(origin, responder_for(choice(f'Digest realm="r", nonce="n{index}", qop="auth"'), CREDENTIALS))
+    assert len(spaces._counts) == 4
+
+
+def test_one_realm_accumulates_its_directories_bounded():
+    """Two directories under one Basic realm: both stay covered (not replacing each other)."""
+    spaces = ProtectionSpaces(max_prefixes=3)
+    remember(spaces, "http://h/a/x", BASIC)
+    remember(spaces, "http://h/b/x", BASIC)
+    assert spaces.claim("http://h/a/y") is not None and spaces.claim("http://h/b/y") is not None
+    assert len(spaces) == 1
+    for directory in "cde":
+        remember(spaces, f"http://h/{directory}/x", BASIC)
+    assert spaces.snapshot() == {(("http", "h", 80), "basic", "r"): ("/c/", "/d/", "/e/")}
+    remember(spaces, "http://h/d/x", BASIC)  # known again: now the newest
+    assert spaces.snapshot() == {(("http", "h", 80), "basic", "r"): ("/c/", "/e/", "/d/")}
 
 
 def test_claims_are_unique_and_increasing_across_threads():
@@ -218,7 +248,7 @@ def test_renew_on_a_basic_space_changes_nothing():
     spaces.claim("http://h/")
     spaces.renew_nonce(key, responder, "n2")
     claim = spaces.claim("http://h/")
-    assert claim.responder is responder and claim.nonce_count == 2
+    assert claim.responder is responder  # Basic has no nonce, no count
 
 
 # --- which space -----------------------------------------------------------------------
