@@ -22,8 +22,9 @@ Every decision is the dialogue's; this module only moves requests' objects:
 from __future__ import annotations
 
 import logging
+import os
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -36,6 +37,7 @@ from requests.utils import requote_uri, select_proxy
 from ._basic import basic_authorization
 from ._dialogue import ORIGIN, PROXY, Dialogue, Done, GiveUp, Party, Reply, RequestTarget, Send
 from ._errors import AuthenticationError, MutualAuthenticationError, UnsendableBody
+from ._netrc import NetrcCredentials
 from ._ranking import allowed_schemes
 from ._schemes import Credentials
 from ._spaces import Origin, ProtectionSpaces, origin_of
@@ -51,10 +53,11 @@ class _Chain:
     """One ``__call__``'s redirect chain: its origin, the next hop's dialogue, and
     the request whose header was changed for requests to copy."""
 
-    __slots__ = ("origin", "upcoming", "placed", "altered")
+    __slots__ = ("origin", "credentials", "upcoming", "placed", "altered")
 
-    def __init__(self, origin: Origin) -> None:
+    def __init__(self, origin: Origin, credentials: Optional[Credentials]) -> None:
         self.origin = origin  # credentials go to this origin only
+        self.credentials = credentials  # None: none for this origin (netrc has no entry)
         self.upcoming: Optional[Tuple[Dialogue, str, str]] = None  # dialogue, URL, method
         self.placed: Optional[str] = None  # the Authorization we last put on a request to be sent
         self.altered: Optional[Tuple["weakref.ref[requests.PreparedRequest]", Optional[str]]] = None
@@ -99,58 +102,95 @@ class ChallengeAuth(AuthBase):
         preemptive_basic: bool = False,
         basic_encoding: str = "utf-8",
     ) -> None:
-        self._origin = Credentials(username, password, basic_encoding)
+        self._configure(Credentials(username, password, basic_encoding), None, schemes, proxy_auth,
+                        preemptive_basic, basic_encoding)
+
+    @classmethod
+    def from_netrc(
+        cls,
+        file: "Optional[Union[str, os.PathLike[str]]]" = None,
+        *,
+        schemes: Optional[Iterable[str]] = None,
+        proxy_auth: Optional[Tuple[str, str]] = None,
+        preemptive_basic: bool = False,
+        basic_encoding: str = "utf-8",
+    ) -> "ChallengeAuth":
+        """Credentials per host from a netrc file (``file``, else ``$NETRC``, else
+        ``~/.netrc``), answered with the strongest scheme like any other; a host the
+        file does not name (and no ``default`` entry covers) gets nothing. The file
+        is read now: FileNotFoundError when it is missing, netrc.NetrcParseError
+        when it is malformed, ValueError for a value no header can carry."""
+        table = NetrcCredentials(file, basic_encoding)
+        auth = cls.__new__(cls)
+        auth._configure(None, table, schemes, proxy_auth, preemptive_basic, basic_encoding)
+        return auth
+
+    def _configure(
+        self,
+        credentials: Optional[Credentials],
+        netrc: Optional[NetrcCredentials],
+        schemes: Optional[Iterable[str]],
+        proxy_auth: Optional[Tuple[str, str]],
+        preemptive_basic: bool,
+        basic_encoding: str,
+    ) -> None:
+        self._origin = credentials
+        self._netrc = netrc
         self._proxy = Credentials(*proxy_auth, basic_encoding) if proxy_auth is not None else None
         self._schemes = allowed_schemes(schemes)
         self._preemptive_basic = preemptive_basic
+        self._basic_encoding = basic_encoding
         if preemptive_basic:
             # Fail at construction, not on the first request, for a bad username.
-            basic_authorization(username, password, basic_encoding)
+            for each in (credentials,) if netrc is None else netrc:
+                if each is not None:
+                    basic_authorization(each.username, each.password, basic_encoding)
         self._spaces = ProtectionSpaces()
 
+    def _credentials_for(self, origin: Origin) -> Optional[Credentials]:
+        return self._origin if self._netrc is None else self._netrc.for_host(origin[1])
+
     @property
-    def username(self) -> str:
-        return self._origin.username
+    def username(self) -> Optional[str]:
+        """The user name, or None for credentials read per host from netrc."""
+        return self._origin.username if self._origin is not None else None
 
     def __repr__(self) -> str:
         proxy = ", proxy_auth=(…)" if self._proxy else ""
-        return f"ChallengeAuth(username={self._origin.username!r}, password=…{proxy})"
+        if self._netrc is not None:
+            return f"ChallengeAuth.from_netrc({self._netrc.path!r}{proxy})"
+        return f"ChallengeAuth(username={self.username!r}, password=…{proxy})"
 
     # -- pickling: keep the configuration, start with no remembered spaces -------
 
     def __getstate__(self) -> Dict[str, Any]:
-        proxy = (self._proxy.username, self._proxy.password) if self._proxy else None
         return {
-            "username": self._origin.username,
-            "password": self._origin.password,
-            "proxy_auth": proxy,
+            "credentials": self._origin,
+            "netrc": self._netrc,
+            "proxy_auth": (self._proxy.username, self._proxy.password) if self._proxy else None,
             "schemes": tuple(sorted(self._schemes)),
             "preemptive_basic": self._preemptive_basic,
-            "basic_encoding": self._origin.basic_encoding,
+            "basic_encoding": self._basic_encoding,
         }
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            state["username"],
-            state["password"],
-            schemes=state["schemes"],
-            proxy_auth=state["proxy_auth"],
-            preemptive_basic=state["preemptive_basic"],
-            basic_encoding=state["basic_encoding"],
-        )
+        self._configure(state["credentials"], state["netrc"], state["schemes"], state["proxy_auth"],
+                        state["preemptive_basic"], state["basic_encoding"])
 
     # -- requests entry points --------------------------------------------------
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         url = request.url or ""
-        chain = _Chain(origin_of(url))
+        origin = origin_of(url)
+        chain = _Chain(origin, self._credentials_for(origin))
         method = request.method or "GET"
-        dialogue = self._origin_dialogue(url, method, _BodyOf(request))
-        header = dialogue.first()
-        if header is not None:
-            request.headers["Authorization"] = header
-            chain.placed = header
-        chain.upcoming = (dialogue, url, method)
+        dialogue = self._origin_dialogue(chain, url, method, _BodyOf(request))
+        if dialogue is not None:
+            header = dialogue.first()
+            if header is not None:
+                request.headers["Authorization"] = header
+                chain.placed = header
+            chain.upcoming = (dialogue, url, method)
 
         def hook(response: requests.Response, **send_kwargs: Any) -> requests.Response:
             return self._handle_hop(chain, response, send_kwargs)
@@ -158,9 +198,11 @@ class ChallengeAuth(AuthBase):
         request.register_hook("response", hook)
         return request
 
-    def _origin_dialogue(self, url: str, method: str, body: Callable[[], bytes]) -> Dialogue:
+    def _origin_dialogue(self, chain: _Chain, url: str, method: str, body: Callable[[], bytes]) -> Optional[Dialogue]:
+        if chain.credentials is None:
+            return None
         return Dialogue(
-            ORIGIN, self._origin, RequestTarget(method, _path_url(url), url, body), self._spaces,
+            ORIGIN, chain.credentials, RequestTarget(method, _path_url(url), url, body), self._spaces,
             schemes=self._schemes, preemptive_basic=self._preemptive_basic,
         )
 
@@ -194,7 +236,7 @@ class ChallengeAuth(AuthBase):
         origin = chain.take(request)
         if origin is None:
             if origin_of(request.url or "") == chain.origin:
-                origin = self._origin_dialogue(request.url or "", request.method or "GET", _BodyOf(request))
+                origin = self._origin_dialogue(chain, request.url or "", request.method or "GET", _BodyOf(request))
             else:
                 log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(request.url or "")), _show(chain.origin))
         proxy = self._proxy_dialogue(request, send_kwargs)
@@ -257,9 +299,10 @@ class ChallengeAuth(AuthBase):
         target = _redirect_target(request, response)
         if target is not None and origin_of(target[0]) == chain.origin:
             url, method, keeps_body = target
-            dialogue = self._origin_dialogue(url, method, _BodyOf(request) if keeps_body else _no_body)
-            header = dialogue.first()
-            chain.upcoming = (dialogue, url, method)
+            dialogue = self._origin_dialogue(chain, url, method, _BodyOf(request) if keeps_body else _no_body)
+            if dialogue is not None:
+                header = dialogue.first()
+                chain.upcoming = (dialogue, url, method)
         if header == current:
             return
         chain.altered = (weakref.ref(request), current)
