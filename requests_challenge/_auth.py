@@ -136,7 +136,7 @@ class ChallengeAuth(AuthBase):
     ) -> None:
         self._origin = credentials
         self._netrc = netrc
-        self._proxy = Credentials(*proxy_auth, basic_encoding) if proxy_auth is not None else None
+        self._proxy = Credentials.pair(proxy_auth, "proxy_auth", basic_encoding) if proxy_auth is not None else None
         self._schemes = allowed_schemes(schemes)
         self._preemptive_basic = preemptive_basic
         self._basic_encoding = basic_encoding

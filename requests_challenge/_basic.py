@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Optional
 
-__all__ = ["basic_authorization", "reject_control_characters"]
+__all__ = ["basic_authorization", "reject_control_characters", "reject_unsendable_username"]
 
-_FORBIDDEN = ("\r", "\n", "\x00")
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5: no CTL but HTAB in a field value
 
 
 def reject_control_characters(value: str, what: str) -> None:
-    """CR, LF and NUL could split or truncate the header they end up in."""
+    """CR, LF and NUL could split or truncate the header they end up in, and a lone
+    surrogate cannot be encoded at all: refused when the value is given, not when sent."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
-    if any(char in value for char in _FORBIDDEN):
-        # Never echo the value itself: it may be a secret.
+    # Never echo the value itself: it may be a secret.
+    if _FORBIDDEN.search(value):
         raise ValueError(f"{what} contains CR, LF or NUL")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{what} contains a lone surrogate, which no encoding can send") from None
+
+
+def reject_unsendable_username(username: str, what: str = "username") -> None:
+    """A user name is echoed inside a Digest quoted-string, where strict servers
+    refuse control characters (400): refuse them here too, HTAB aside."""
+    reject_control_characters(username, what)
+    if _CONTROL.search(username):
+        raise ValueError(f"{what} contains a control character")
 
 
 def basic_authorization(
@@ -28,7 +44,7 @@ def basic_authorization(
     (the only value RFC 7617 §2.1 allows) forces it; ``encoding="latin-1"`` is
     for legacy servers, falling back to UTF-8 for what latin-1 cannot encode.
     """
-    reject_control_characters(username, "username")
+    reject_unsendable_username(username)
     reject_control_characters(password, "password")
     if ":" in username:
         raise ValueError("a Basic username cannot contain ':' (RFC 7617 §2)")

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 from urllib.parse import quote
 
-from ._basic import reject_control_characters
+from ._basic import reject_control_characters, reject_unsendable_username
 from ._errors import UnsupportedChallenge
 from ._grammar import Challenge, quote_string
 from ._sha512_256 import sha512_256_hexdigest
@@ -109,7 +109,11 @@ for _base, _function in _HASHES.items():
 
 def find_algorithm(name: Optional[str]) -> Optional[DigestAlgorithm]:
     """The algorithm for a challenge's ``algorithm`` value (absent means MD5)."""
-    return _ALGORITHMS.get("MD5" if name is None else name.strip().upper())
+    if name is None:
+        return _ALGORITHMS.get("MD5")  # absent where FIPS forbids it
+    name = name.strip()
+    # Tokens are ASCII: "MD5-seß".upper() would read as "MD5-SESS".
+    return _ALGORITHMS.get(name.upper()) if name.isascii() else None
 
 
 def _octets(text: str) -> bytes:
@@ -196,7 +200,7 @@ class DigestAnswer:
 
     header: str
     offer: DigestOffer
-    ha1: str
+    ha1: str = field(repr=False)  # a password equivalent for the realm: never in a repr
     uri: str
     nonce_count: str
     cnonce: str
@@ -224,7 +228,7 @@ def digest_authorization(
     ``uri`` is the request-target exactly as sent; ``body`` matters only for
     qop=auth-int; ``base_ha1`` lets a caller reuse `session_ha1` across requests.
     """
-    reject_control_characters(username, "username")
+    reject_unsendable_username(username)
     reject_control_characters(password, "password")
     ha1 = base_ha1 or session_ha1(offer.algorithm, username, offer.realm, password)
     return DigestTemplate(offer, username).answer(ha1, method, uri, nonce_count, cnonce, body)

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Union
 
-from ._basic import basic_authorization, reject_control_characters
+from ._basic import basic_authorization, reject_control_characters, reject_unsendable_username
 from ._digest import DigestAnswer, DigestTemplate, session_ha1
 from ._grammar import Challenge
 from ._ranking import Choice
@@ -31,12 +31,23 @@ class Credentials:
     basic_encoding: str = "utf-8"  # "latin-1" for legacy Basic servers (RFC 7617 §2.1)
 
     def __post_init__(self) -> None:
-        reject_control_characters(self.username, "username")
+        reject_unsendable_username(self.username)
         reject_control_characters(self.password, "password")
         "".encode(self.basic_encoding)  # LookupError now for an unknown encoding
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=…)"
+
+    @classmethod
+    def pair(cls, value: object, what: str, basic_encoding: str = "utf-8") -> "Credentials":
+        """A ``(username, password)`` pair given as an option: exactly two str, or TypeError
+        (a str of two characters is not a pair)."""
+        if not isinstance(value, (tuple, list)) or len(value) != 2 or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"{what} must be a (username, password) tuple of two str")
+        try:
+            return cls(value[0], value[1], basic_encoding)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -493,11 +493,8 @@ def _check_urllib3() -> None:
 def _check_credentials(proxy_auth: Any) -> Optional[Tuple[str, str]]:
     if proxy_auth is None:
         return None
-    if not isinstance(proxy_auth, (tuple, list)) or len(proxy_auth) != 2:
-        raise TypeError("proxy_auth must be a (username, password) pair")
-    username, password = proxy_auth
-    Credentials(username, password)  # refuses what cannot go into a header, now
-    return username, password
+    credentials = Credentials.pair(proxy_auth, "proxy_auth")  # refuses what cannot go into a header, now
+    return credentials.username, credentials.password
 
 
 # -- the adapter ------------------------------------------------------------------------
