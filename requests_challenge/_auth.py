@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -35,7 +35,7 @@ from requests.models import REDIRECT_STATI
 from requests.utils import requote_uri, select_proxy
 
 from ._basic import basic_authorization
-from ._dialogue import ORIGIN, PROXY, Dialogue, Done, GiveUp, Party, Reply, RequestTarget, Send
+from ._dialogue import ORIGIN, PROXY, BodyCheck, Dialogue, Done, GiveUp, Party, Reply, RequestTarget, Send
 from ._errors import AuthenticationError, MutualAuthenticationError, UnsendableBody
 from ._netrc import NetrcCredentials
 from ._ranking import allowed_schemes
@@ -198,7 +198,7 @@ class ChallengeAuth(AuthBase):
         request.register_hook("response", hook)
         return request
 
-    def _origin_dialogue(self, chain: _Chain, url: str, method: str, body: Callable[[], bytes]) -> Optional[Dialogue]:
+    def _origin_dialogue(self, chain: _Chain, url: str, method: str, body: Callable[[], Iterable[bytes]]) -> Optional[Dialogue]:
         if chain.credentials is None:
             return None
         return Dialogue(
@@ -240,22 +240,30 @@ class ChallengeAuth(AuthBase):
             else:
                 log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(request.url or "")), _show(chain.origin))
         proxy = self._proxy_dialogue(request, send_kwargs)
+        streamed = bool(send_kwargs.get("stream"))
         while True:
+            checks: List[BodyCheck] = []
             if response.status_code == 407:
                 party, other = PROXY, origin
-                action = proxy.on_reply(_reply(response, PROXY)) if proxy is not None else _DONE
+                action = proxy.on_reply(_reply(response, PROXY, streamed)) if proxy is not None else _DONE
             else:
                 party, other = ORIGIN, proxy
-                action = origin.on_reply(_reply(response, ORIGIN)) if origin is not None else _DONE
+                action = origin.on_reply(_reply(response, ORIGIN, streamed)) if origin is not None else _DONE
                 if proxy is not None:  # it let the request through: Proxy-Authentication-Info
-                    proxy_action = proxy.on_reply(_reply(response, PROXY))
+                    proxy_action = proxy.on_reply(_reply(response, PROXY, streamed))
                     if isinstance(proxy_action, GiveUp):
                         action = proxy_action
+                    elif isinstance(proxy_action, Done) and proxy_action.body_check is not None:
+                        checks.append(proxy_action.body_check)
             if isinstance(action, Send):
                 response = self._resend(response, party, action.header, other, send_kwargs)
                 continue
             if isinstance(action, GiveUp) and action.mutual:
                 raise MutualAuthenticationError(action.reason, response=response)
+            if isinstance(action, Done) and action.body_check is not None:
+                checks.append(action.body_check)
+            if checks:  # rspauth over a streamed auth-int body: checked as the caller reads it
+                response.raw = _CheckedBody(response, checks)
             break
         if response.status_code in REDIRECT_STATI and response.is_redirect:
             self._prepare_next_hop(chain, request, response)
@@ -277,12 +285,7 @@ class ChallengeAuth(AuthBase):
             fresh = other.resend()  # never the same (nonce, nc) twice
             if fresh is not None:
                 retry.headers[other.party.credentials_header] = fresh
-        # Release the challenge's connection to the pool so the retry can reuse it.
-        try:
-            response.content
-        except RequestException:
-            pass
-        response.close()
+        _discard_body(response)
         extract_cookies_to_jar(retry._cookies, response.request, response.raw)  # type: ignore[attr-defined,arg-type]
         retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
         new_response = response.connection.send(retry, **send_kwargs)  # type: ignore[attr-defined]
@@ -310,13 +313,85 @@ class ChallengeAuth(AuthBase):
         _set_header(request, "Authorization", header)
 
 
-def _reply(response: requests.Response, party: Party) -> Reply:
+def _reply(response: requests.Response, party: Party, streamed: bool) -> Reply:
     return Reply(
         response.status_code,
         _header_lines(response, party.challenge_header),
         _header_lines(response, party.info_header),
-        lambda: response.content,
+        None if streamed else lambda: (response.content,),  # not streamed: read whole anyway
     )
+
+
+_MAX_DISCARD = 64 * 1024  # octets of a challenge's body read to keep its connection
+
+
+def _discard_body(response: requests.Response) -> None:
+    """Finish with a challenge before the retry, in bounded memory and time.
+
+    A short body (the usual 401 page) is read so the connection goes back to the
+    pool and carries the retry. A longer or endless one is not: its connection is
+    closed and the retry opens another. Either way the response in ``history``
+    keeps at most the first ``_MAX_DISCARD`` octets as its content.
+    """
+    kept = bytearray()
+    complete = False
+    try:
+        for chunk in response.iter_content(16 * 1024):
+            kept += chunk
+            if len(kept) > _MAX_DISCARD:
+                break
+        else:
+            complete = True
+    except RequestException:
+        pass
+    if not complete:
+        raw_close = getattr(response.raw, "close", None)
+        if raw_close is not None:
+            raw_close()  # never back to the pool with unread octets on it
+    response._content = bytes(kept[:_MAX_DISCARD])  # type: ignore[attr-defined]
+    response._content_consumed = True  # type: ignore[attr-defined]
+    response.close()
+
+
+class _CheckedBody:
+    """A response's ``raw`` that hashes the body as the caller reads it and, at its end,
+    raises MutualAuthenticationError if ``rspauth`` did not match (streamed qop=auth-int).
+    Everything else is the wrapped object's."""
+
+    def __init__(self, response: requests.Response, checks: List[BodyCheck]) -> None:
+        self._raw = response.raw
+        self._response = weakref.ref(response)
+        self._checks = [(check, check.new_hash()) for check in checks]
+        self._finished = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def _feed(self, data: bytes) -> None:
+        for _, hasher in self._checks:
+            hasher.update(data)
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        for check, hasher in self._checks:
+            reason = check.verify(hasher.hexdigest())
+            if reason is not None:
+                raise MutualAuthenticationError(reason, response=self._response())
+
+    def read(self, amt: Optional[int] = None, *args: Any, **kwargs: Any) -> bytes:
+        data = self._raw.read(amt, *args, **kwargs)
+        self._feed(data)
+        if amt is None or not data:
+            self._finish()
+        return data  # type: ignore[no-any-return]
+
+    def stream(self, amt: Optional[int] = 2**16, decode_content: Optional[bool] = None) -> Iterator[bytes]:
+        for chunk in self._raw.stream(amt, decode_content=decode_content):
+            self._feed(chunk)
+            yield chunk
+        self._finish()
 
 
 def _header_lines(response: requests.Response, name: str) -> List[str]:
@@ -369,36 +444,47 @@ def _set_header(request: requests.PreparedRequest, name: str, value: Optional[st
         request.headers[name] = value
 
 
-def _no_body() -> bytes:
-    return b""
+def _no_body() -> Iterable[bytes]:
+    return ()
 
 
 class _BodyOf:
-    """A request's exact body octets for qop=auth-int, read from where requests started
-    sending it and put back. Holds the request weakly: the request holds the hook."""
+    """A request's exact body octets for qop=auth-int, in chunks, read from where requests
+    started sending it and put back: a file is never held whole. Holds the request
+    weakly: the request holds the hook."""
 
     __slots__ = ("_request",)
 
     def __init__(self, request: requests.PreparedRequest) -> None:
         self._request = weakref.ref(request)
 
-    def __call__(self) -> bytes:
+    def __call__(self) -> Iterator[bytes]:
         request = self._request()
         body = request.body if request is not None else None
         if body is None:
-            return b""
+            return
         if isinstance(body, bytes):
-            return body
+            yield body
+            return
         if isinstance(body, str):
-            return body.encode("utf-8")
+            yield body.encode("utf-8")
+            return
         position = getattr(request, "_body_position", None)
         read, seek = getattr(body, "read", None), getattr(body, "seek", None)
         if not isinstance(position, int) or read is None or seek is None:
             raise UnsendableBody("auth-int needs a body that can be read twice")
         seek(position)
-        data = read()
-        seek(position)
-        return data if isinstance(data, bytes) else str(data).encode("utf-8")
+        try:
+            while True:
+                chunk = read(_CHUNK)
+                if not chunk:
+                    return
+                yield chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8")
+        finally:
+            seek(position)
+
+
+_CHUNK = 64 * 1024
 
 
 def _rewind_body(request: requests.PreparedRequest, response: requests.Response) -> None:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, replace
-from typing import Callable, FrozenSet, Optional, Sequence, Union
+from typing import Callable, FrozenSet, Iterable, Optional, Sequence, Union
 
-from ._digest import expected_rspauth
+from ._digest import Hasher, expected_rspauth
 from ._errors import ChallengeParseError, UnsendableBody
 from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient
 from ._ranking import SUPPORTED_SCHEMES, Choice, rank_challenges
@@ -45,6 +45,7 @@ __all__ = [
     "Reply",
     "Send",
     "Done",
+    "BodyCheck",
     "GiveUp",
     "Action",
     "Dialogue",
@@ -90,8 +91,8 @@ class Budget:
         return self.credentialed <= 0
 
 
-def _no_body() -> bytes:
-    return b""
+def _no_body() -> Iterable[bytes]:
+    return ()
 
 
 @dataclass(frozen=True)
@@ -101,24 +102,35 @@ class RequestTarget:
     ``uri`` is Digest's ``uri``: the request-target as sent (origin-form
     ``/path?q``; absolute-form through an HTTP proxy; ``host:port`` for CONNECT,
     RFC 9112 §3.2). ``space_url`` is where the protection space is looked up:
-    the request's URL, or the proxy's. ``body`` gives the exact body octets,
+    the request's URL, or the proxy's. ``body`` gives the exact body octets in chunks,
     asked for only by qop=auth-int, and may raise `UnsendableBody`.
     """
 
     method: str
     uri: str
     space_url: str
-    body: Callable[[], bytes] = _no_body
+    body: Callable[[], Iterable[bytes]] = _no_body
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What a dialogue reads of a reply: status, its party's header lines, and the body on demand."""
+    """What a dialogue reads of a reply: status, its party's header lines, and the body on
+    demand, in chunks; ``body=None`` when the caller streams it and reads it later."""
 
     status: int
     challenges: Sequence[str] = ()
     info: Sequence[str] = ()
-    body: Callable[[], bytes] = _no_body
+    body: Optional[Callable[[], Iterable[bytes]]] = _no_body
+
+
+@dataclass(frozen=True)
+class BodyCheck:
+    """``rspauth`` over a body not read yet (qop=auth-int, streamed): feed every octet of
+    the body to ``new_hash()``'s object as the caller reads it, then call ``verify`` with
+    its hexdigest; a reason comes back when the server failed to prove it knows the password."""
+
+    new_hash: Callable[[], Hasher]
+    verify: Callable[[str], Optional[str]]
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,7 @@ class Send:
 
 @dataclass(frozen=True)
 class Done:
-    pass
+    body_check: Optional[BodyCheck] = None  # for the transport to run while the body is read
 
 
 @dataclass(frozen=True)
@@ -293,23 +305,38 @@ class Dialogue:
             log.debug("ignoring a malformed %s: %s", self.party.info_header, exc)
             return _DONE
         rspauth = info.get("rspauth")
+        done = _DONE
         if rspauth is not None:
-            expected = expected_rspauth(digest, reply.body() if digest.offer.auth_int else b"")
-            if not secrets.compare_digest(rspauth.lower().encode("latin-1", "replace"), expected.encode("ascii")):
-                if sent.key is not None and self._spaces is not None:
-                    self._spaces.forget(sent.key, sent.responder)
-                return self._give_up(
-                    f"the {self.party.noun}'s rspauth does not match ({sent.responder.choice.describe()}):"
-                    " it may not know the password",
-                    mutual=True,
-                )
+            auth_int = digest.offer.auth_int
+            if auth_int and reply.body is None:
+                done = Done(BodyCheck(digest.offer.algorithm.new, lambda entity_hash: self._check(sent, rspauth, entity_hash)))
+            else:
+                entity_hash = digest.offer.algorithm.hash_chunks(reply.body()) if auth_int and reply.body else None
+                reason = self._check(sent, rspauth, entity_hash)
+                if reason is not None:
+                    return self._give_up(reason, mutual=True)
         nextnonce = info.get("nextnonce")
         if nextnonce:
             if sent.key is not None and self._spaces is not None:
                 self._spaces.renew_nonce(sent.key, sent.responder, nextnonce)
             else:  # a space kept by this dialogue alone
                 self._sent = replace(sent, responder=sent.responder.with_nonce(nextnonce), nonce_count=0)
-        return _DONE
+        return done
+
+    def _check(self, sent: _Sent, rspauth: str, entity_hash: Optional[str]) -> Optional[str]:
+        """None when ``rspauth`` proves the server knows the password, else why not;
+        an impostor's space is never used again."""
+        digest = sent.answer.digest
+        assert digest is not None
+        expected = expected_rspauth(digest, entity_hash=entity_hash)
+        if secrets.compare_digest(rspauth.lower().encode("latin-1", "replace"), expected.encode("ascii")):
+            return None
+        if sent.key is not None and self._spaces is not None:
+            self._spaces.forget(sent.key, sent.responder)
+        return (
+            f"the {self.party.noun}'s rspauth does not match ({sent.responder.choice.describe()}):"
+            " it may not know the password"
+        )
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -323,13 +350,13 @@ class Dialogue:
     def _answer(self, responder: Responder, nonce_count: int, strict: bool = False) -> Optional[Answer]:
         """``responder``'s credentials for the target, or None when the body cannot be hashed."""
         try:
-            body = self.target.body() if responder.needs_body else b""
+            body = self.target.body() if responder.needs_body else ()
+            return responder.answer(self.target.method, self.target.uri, nonce_count, body)
         except UnsendableBody as exc:
             if strict:
                 raise
             log.debug("not sending credentials up front: %s", exc)
             return None
-        return responder.answer(self.target.method, self.target.uri, nonce_count, body)
 
     def _record(self, sent: _Sent) -> str:
         self._sent = sent

@@ -13,6 +13,20 @@ __all__ = ["SUPPORTED_SCHEMES", "Choice", "allowed_schemes", "rank_challenges", 
 SUPPORTED_SCHEMES = ("digest", "basic")
 _BASIC_STRENGTH = 0  # below every Digest algorithm: the password travels in the clear
 
+# What answering and the protection space need of a challenge (RFC 7616 §3.3,
+# RFC 7617 §2): a remembered space keeps these and nothing else.
+_KEPT_PARAMS = frozenset({"realm", "nonce", "opaque", "algorithm", "qop", "charset", "userhash", "domain", "stale"})
+# A value we would echo back that is longer than a server accepts in a header
+# line (Apache: 8190 octets) cannot be answered; refusing it bounds what is kept.
+MAX_VALUE = 8192
+
+
+def _kept(challenge: Challenge) -> Challenge:
+    params = challenge.params
+    if params.keys() <= _KEPT_PARAMS:
+        return challenge
+    return Challenge(challenge.scheme, {k: v for k, v in params.items() if k in _KEPT_PARAMS})
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -63,15 +77,18 @@ def rank_challenges(
             skipped.append((challenge, f"scheme {challenge.scheme} is not allowed by schemes="))
         elif challenge.token68 is not None:
             skipped.append((challenge, f"{challenge.scheme} challenge in token68 form"))
+        elif any(len(challenge.params.get(key, "")) > MAX_VALUE for key in _KEPT_PARAMS):
+            skipped.append((challenge, f"{challenge.scheme} challenge with a value over {MAX_VALUE} characters"))
         elif name == "basic":
-            usable.append(Choice(challenge, "basic", _BASIC_STRENGTH))
+            usable.append(Choice(_kept(challenge), "basic", _BASIC_STRENGTH))
         else:
+            kept = _kept(challenge)
             try:
-                offer = DigestOffer.from_challenge(challenge)
+                offer = DigestOffer.from_challenge(kept)
             except UnsupportedChallenge as exc:
                 skipped.append((challenge, str(exc)))
             else:
-                usable.append(Choice(challenge, "digest", offer.algorithm.strength, offer))
+                usable.append(Choice(kept, "digest", offer.algorithm.strength, offer))
     usable.sort(key=lambda choice: -choice.strength)
     return usable, skipped
 

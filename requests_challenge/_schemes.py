@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from typing import Optional, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 from ._basic import basic_authorization, reject_control_characters, reject_unsendable_username
 from ._digest import DigestAnswer, DigestTemplate, session_ha1
@@ -73,7 +73,7 @@ class BasicResponder:
             charset=choice.challenge.params.get("charset"),
         )
 
-    def answer(self, method: str, uri: str, nonce_count: int, body: bytes = b"") -> Answer:
+    def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer:
         return Answer(self._header)
 
     def with_nonce(self, nonce: str) -> "BasicResponder":
@@ -105,8 +105,11 @@ class DigestResponder:
     def nonce(self) -> str:
         return self._template.offer.nonce
 
-    def answer(self, method: str, uri: str, nonce_count: int, body: bytes = b"") -> Answer:
-        digest = self._template.answer(self._base_ha1, method, uri, nonce_count, self._cnonce, body)
+    def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer:
+        """``body``: the entity body's chunks, read only for qop=auth-int."""
+        offer = self._template.offer
+        entity_hash = offer.algorithm.hash_chunks(body) if offer.auth_int else ""
+        digest = self._template.answer(self._base_ha1, method, uri, nonce_count, self._cnonce, entity_hash)
         return Answer(digest.header, digest)
 
     def with_nonce(self, nonce: str) -> "DigestResponder":
