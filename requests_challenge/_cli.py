@@ -3,14 +3,20 @@
 Exit codes of ``get``: 0 success, 1 an HTTP error status, 2 usage, 3 authentication
 failed (a final 401 or 407), 4 no answer (connection refused, timeout, TLS, proxy).
 Messages are one line on stderr; the body goes to stdout; ``-v`` shows the exchange
-on stderr with every secret (Basic credentials, Digest ``response`` and ``rspauth``)
-redacted.
+on stderr with every secret (Basic credentials, Digest ``response`` and ``rspauth``,
+any URL's userinfo) redacted.
+
+Credentials come from ``-u`` or, per host, from a netrc file (``--netrc``), and from
+nowhere else: requests' own netrc lookup, which would send Basic whatever
+``--scheme`` says, is switched off (``_Session``), and so is its use of the URL's
+``user:password`` (the userinfo is taken off the URL before anything is sent).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import netrc
 import os
 import re
 import sys
@@ -18,12 +24,15 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
+import requests
+from requests.auth import AuthBase
+from requests.utils import get_auth_from_url, select_proxy
+
 from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient, quote_string
 from ._ranking import SUPPORTED_SCHEMES, allowed_schemes, rank_challenges
+from ._spaces import Origin, origin_of
 
 if TYPE_CHECKING:
-    import requests
-
     from . import ChallengeAuth
 
 __all__ = ["main"]
@@ -39,7 +48,13 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CHALLENGE_TOKENS = frozenset({"algorithm", "stale", "charset", "userhash"})
 _CREDENTIAL_TOKENS = frozenset({"algorithm", "qop", "nc", "userhash", "username*"})
 _SECRET_FIELDS = frozenset({"response", "rspauth"})
-_USERINFO = re.compile(r"(//[^/@\s:]*):[^/\s]*@")  # up to the authority's last "@"
+# A URL's userinfo in free text: after "//", up to the authority's last "@". Any
+# character but the authority's ends may be in it (even an unencoded "@" or a quote),
+# so a message may lose a little more than the userinfo; never less.
+_USERINFO = re.compile(r"(?<=//)[^/?#\s]*@")
+# Where a single URL's authority starts: after "scheme://" or "//", else (no scheme,
+# or "scheme:" without "//", as a user may type it) at the very start.
+_AUTHORITY_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://|//")
 
 
 class _Usage(Exception):
@@ -79,9 +94,36 @@ def _render_params(params: Dict[str, str], tokens: FrozenSet[str]) -> str:
     return ", ".join(shown)
 
 
-def _redact_url(text: str) -> str:
-    """``scheme://user:password@host`` -> ``scheme://user:…@host`` in any message."""
-    return _USERINFO.sub(r"\1:…@", text)
+def _redact(text: str) -> str:
+    """Free text with every URL's userinfo hidden: ``http://user:password@host`` and
+    ``http://token@host`` -> ``http://…@host``. The user part goes too: it may be a token."""
+    return _USERINFO.sub("…@", text)
+
+
+def _userinfo_end(url: str) -> Tuple[int, int]:
+    """(start, end) of a single URL's userinfo and its "@", or (start, start) if none.
+    The authority ends at the first "/", "?" or "#"; its last "@" ends the userinfo."""
+    found = _AUTHORITY_START.match(url)
+    start = found.end() if found else 0
+    end = start
+    while end < len(url) and url[end] not in "/?#":
+        end += 1
+    at = url.rfind("@", start, end)
+    return start, (at + 1 if at >= 0 else start)
+
+
+def _redact_url(url: str) -> str:
+    """A single URL (the command line's, a request's, a Location) fit to print."""
+    start, end = _userinfo_end(url)
+    shown = url[:start] + "…@" + url[end:] if end > start else url
+    return _redact(shown)  # and any URL inside it, such as ?next=http://token@host
+
+
+def _without_userinfo(url: str) -> Tuple[str, bool]:
+    """The URL to request, without its userinfo; and whether it had one. requests
+    would send it as Basic (and, through a proxy, in the request line)."""
+    start, end = _userinfo_end(url)
+    return url[:start] + url[end:], end > start
 
 
 def _header_lines(response: "requests.Response", name: str) -> List[str]:
@@ -140,13 +182,62 @@ def describe_exchange(response: "requests.Response", schemes: FrozenSet[str]) ->
     return out
 
 
+# -- requests without its netrc ------------------------------------------------------------
+
+
+class _NoCredentials(AuthBase):
+    """An explicit "no credentials". With an auth object, requests reads neither
+    ~/.netrc (``Session.prepare_request``) nor the URL's userinfo
+    (``PreparedRequest.prepare_auth``)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class _Session(requests.Session):
+    """requests' Session without its two netrc lookups, and with the rest of
+    ``trust_env`` (the environment's proxies, ``NO_PROXY``, the CA bundle) kept.
+
+    With ``trust_env``, requests sends netrc's Basic credentials (1) in
+    ``prepare_request`` when a request has no auth, and (2) in ``rebuild_auth``
+    on every redirect hop, whatever the auth. (1): the session's default auth is
+    ``_NoCredentials``, used when ``-u``/``--netrc`` give none. (2): ``rebuild_auth``
+    keeps only its other step, dropping Authorization when a redirect leaves the host.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _NoCredentials()
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        headers = prepared_request.headers
+        if "Authorization" in headers and self.should_strip_auth(response.request.url or "", prepared_request.url or ""):
+            del headers["Authorization"]
+
+
+def _credentials_sent(session: requests.Session, response: requests.Response,
+                      proxies: Optional[Dict[str, str]]) -> List[str]:
+    """The credentials requests really sent on this exchange, read off each hop's
+    request, and the proxy URL's user:password, which requests sends the proxy."""
+    sent: List[str] = []
+    for step in [*response.history, response]:
+        request = step.request
+        url = request.url or ""
+        for name in ("Authorization", "Proxy-Authorization"):
+            if name in request.headers and name not in sent:
+                sent.append(name)
+        settings = session.merge_environment_settings(url, dict(proxies or {}), None, None, None)
+        proxy = select_proxy(url, settings["proxies"])
+        if proxy and any(get_auth_from_url(proxy)) and "Proxy-Authorization" not in sent:
+            sent.append("Proxy-Authorization")
+    return sent
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 
 def _demo(args: argparse.Namespace) -> int:
     """Two requests against the embedded server: challenged once, then sent up front."""
-    import requests
-
     from . import ChallengeAuth
     from .testing import DEMO_PASSWORD, DEMO_USER, Basic, ChallengeServer, Digest
 
@@ -232,26 +323,57 @@ def _data(value: Optional[str]) -> Optional[bytes]:
         raise _Usage(f"cannot read --data {value}: {exc.strerror or exc}") from None
 
 
+def _wants_netrc(args: argparse.Namespace) -> bool:
+    return bool(args.netrc) or args.netrc_file is not None
+
+
 def _auth(args: argparse.Namespace, schemes: Optional[Tuple[str, ...]]) -> Optional["ChallengeAuth"]:
     from . import ChallengeAuth
 
-    if args.proxy_user and not (args.proxy and args.user):
-        raise _Usage("--proxy-user needs --proxy and -u USER")
-    if not args.user:
+    if args.proxy_user and not (args.proxy and (args.user or _wants_netrc(args))):
+        raise _Usage("--proxy-user needs --proxy and -u USER (or --netrc)")
+    if not args.user and not _wants_netrc(args):
         return None
-    user, password = _credentials(args.user, PASSWORD_ENV, "Password")
     proxy_auth = _credentials(args.proxy_user, PROXY_PASSWORD_ENV, "Proxy password") if args.proxy_user else None
+    if _wants_netrc(args):
+        return _netrc_auth(args.netrc_file, schemes, proxy_auth)
+    user, password = _credentials(args.user, PASSWORD_ENV, "Password")
     try:
         return ChallengeAuth(user, password, schemes=schemes, proxy_auth=proxy_auth)
     except ValueError as exc:  # CR, LF or NUL in a name or password; never echoed
         raise _Usage(str(exc)) from None
 
 
-def _get(args: argparse.Namespace) -> int:
-    import requests
+def _netrc_auth(file: Optional[str], schemes: Optional[Tuple[str, ...]],
+                proxy_auth: Optional[Tuple[str, str]]) -> "ChallengeAuth":
+    """``ChallengeAuth.from_netrc``, its errors made one usage line that quotes nothing from the file."""
+    from . import ChallengeAuth
 
+    path = file if file is not None else os.environ.get("NETRC") or os.path.join("~", ".netrc")
+    try:
+        return ChallengeAuth.from_netrc(file, schemes=schemes, proxy_auth=proxy_auth)
+    except netrc.NetrcParseError as exc:
+        # Its message may quote a token of the file ("bad follower token 'word'"),
+        # which can be a password with a space in it: everything from the quote goes.
+        what = re.split("['\"]", exc.msg, maxsplit=1)[0].strip(" :")
+        line = f", line {exc.lineno}" if exc.lineno else ""
+        raise _Usage(f"--netrc: cannot use {exc.filename or path}{line}: {what}") from None
+    except OSError as exc:
+        if exc.filename is None:  # from_netrc's own FileNotFoundError: "no netrc file at PATH"
+            raise _Usage(f"--netrc: {exc}") from None
+        raise _Usage(f"--netrc: cannot read {exc.filename}: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise _Usage(f"--netrc: cannot read {path}: not text in the expected encoding") from None
+    except ValueError as exc:  # "password contains CR, LF or NUL": names the field, never the value
+        raise _Usage(f"--netrc: cannot use {path}: {exc}") from None
+
+
+def _get(args: argparse.Namespace) -> int:
     from . import AuthenticationError
 
+    if args.user and _wants_netrc(args):
+        raise _Usage("-u and --netrc exclude each other: give the credentials one way")
+    url, had_userinfo = _without_userinfo(args.url)
     schemes = _schemes(args.scheme)
     headers = _headers(args.header or [])
     data = _data(args.data)
@@ -264,25 +386,26 @@ def _get(args: argparse.Namespace) -> int:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # asked for: no nagging
 
     shown = allowed_schemes(schemes)
-    try:
-        response = requests.request(
-            method, args.url, headers=headers, data=data, auth=auth, proxies=proxies,
-            verify=not args.insecure, timeout=args.timeout,
-        )
-    except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-            requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader) as exc:
-        raise _Usage(_one_line(exc)) from None
-    except AuthenticationError as exc:
-        if args.verbose and exc.response is not None:
-            print("\n".join(describe_exchange(exc.response, shown)), file=sys.stderr)
-        return _fail(AUTH_FAILED, f"authentication failed: {_one_line(exc)}")
-    except requests.exceptions.RequestException as exc:
-        return _fail(NO_ANSWER, f"no answer from {_redact_url(args.url)}: {_short_reason(exc)}")
-    if args.verbose:
-        print("\n".join(describe_exchange(response, shown)), file=sys.stderr)
+    with _Session() as session:
+        try:
+            response = session.request(
+                method, url, headers=headers, data=data, auth=auth, proxies=proxies,
+                verify=not args.insecure, timeout=args.timeout,
+            )
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader) as exc:
+            raise _Usage(_one_line(exc)) from None
+        except AuthenticationError as exc:
+            if args.verbose and exc.response is not None:
+                print("\n".join(describe_exchange(exc.response, shown)), file=sys.stderr)
+            return _fail(AUTH_FAILED, f"authentication failed: {_one_line(exc)}")
+        except requests.exceptions.RequestException as exc:
+            return _fail(NO_ANSWER, f"no answer from {_redact_url(url)}: {_short_reason(exc)}")
+        if args.verbose:
+            print("\n".join(describe_exchange(response, shown)), file=sys.stderr)
+        if args.explain:
+            return _explain(response, shown, _credentials_sent(session, response, proxies))
 
-    if args.explain:
-        return _explain(response, shown)
     status = response.status_code
     sys.stdout.buffer.write(response.content)
     sys.stdout.flush()
@@ -290,11 +413,13 @@ def _get(args: argparse.Namespace) -> int:
         header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
         usable, _ = rank_challenges(parse_challenges_lenient(_header_lines(response, header))[0], shown)
         if auth is None:
-            why = "no credentials given (-u USER)"
+            why = "no credentials given (-u USER)" + ("; the URL's user:password is not used" if had_userinfo else "")
         elif status == 407 and not args.proxy_user:
             why = "the proxy wants credentials (--proxy-user USER)"
         elif not usable:
             why = "no challenge this client can answer (see --explain)"
+        elif status == 401 and "Authorization" not in response.request.headers:
+            why = _why_none_sent(url, response.url, _wants_netrc(args))
         else:
             why = f"{usable[0].describe()} credentials refused"
         return _fail(AUTH_FAILED, f"authentication failed: {status} {response.reason}: {why}")
@@ -303,10 +428,23 @@ def _get(args: argparse.Namespace) -> int:
     return OK
 
 
-def _explain(response: "requests.Response", schemes: FrozenSet[str]) -> int:
-    """What the server offers to a request without credentials, ranked; nothing is sent."""
+def _why_none_sent(asked: str, final: str, from_netrc: bool) -> str:
+    """Why an answerable 401 got no credentials: none for that origin."""
+    if origin_of(final) != origin_of(asked):
+        return f"redirected to {_show_origin(origin_of(final))}; credentials go to {_show_origin(origin_of(asked))} only"
+    return f"no credentials for {origin_of(final)[1]} in the netrc file" if from_netrc else "no credentials sent"
+
+
+def _show_origin(origin: Origin) -> str:
+    scheme, host, port = origin
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def _explain(response: "requests.Response", schemes: FrozenSet[str], sent: Sequence[str]) -> int:
+    """What the server offers, ranked, and which credentials (normally none) went along."""
     status = response.status_code
-    print(f"{response.request.method} {_redact_url(response.url)} -> {status} {response.reason} (no credentials sent)")
+    what = f"sent: {', '.join(sent)}" if sent else "no credentials sent"
+    print(f"{response.request.method} {_redact_url(response.url)} -> {status} {response.reason} ({what})")
     if status not in (401, 407):
         print("no challenge: this URL needs no authentication")
         return OK if status < 400 else HTTP_ERROR
@@ -320,7 +458,7 @@ def _explain(response: "requests.Response", schemes: FrozenSet[str]) -> int:
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return _redact_url(text)
+    return _redact(text)
 
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
@@ -406,10 +544,14 @@ def _parser() -> argparse.ArgumentParser:
     get = commands.add_parser(
         "get", help="send one request, answering its challenge",
         epilog=f"exit codes: 0 ok, 1 HTTP error, 2 usage, 3 authentication failed, 4 no answer. "
-               f"Passwords: USER:PASSWORD, else ${PASSWORD_ENV} (${PROXY_PASSWORD_ENV}), else a prompt.",
+               f"Passwords: USER:PASSWORD, else ${PASSWORD_ENV} (${PROXY_PASSWORD_ENV}), else a prompt. "
+               f"Credentials come from -u or --netrc only: never from the URL, nor from netrc without --netrc.",
     )
     get.add_argument("url")
     get.add_argument("-u", "--user", metavar="USER[:PASSWORD]")
+    get.add_argument("--netrc", action="store_true",
+                     help="credentials per host from $NETRC, else ~/.netrc, for any allowed scheme")
+    get.add_argument("--netrc-file", metavar="FILE", help="--netrc from FILE")
     get.add_argument("-X", "--method", help="default GET, or POST with --data")
     get.add_argument("-d", "--data", metavar="DATA|@FILE", help="request body; @FILE reads a file, @- stdin")
     get.add_argument("-H", "--header", action="append", metavar="'NAME: VALUE'", help="repeatable")
@@ -444,6 +586,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.run(args)
     except _Usage as exc:
-        return _fail(USAGE, _redact_url(str(exc)))
+        return _fail(USAGE, _redact(str(exc)))
     except KeyboardInterrupt:
         return 130
