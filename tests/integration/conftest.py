@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from .servers import USERS, Apache, Lighttpd, ServerProcess, Squid, unavailable
+from .tagging import tagged_session
 
 #: Environment variables through which requests would pick up a proxy or
 #: bypass one; none of them may steer these tests.
@@ -87,7 +88,8 @@ def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def session() -> Iterator[requests.Session]:
-    """A Session that ignores the environment (proxies, netrc, CA bundle)."""
-    with requests.Session() as s:
-        s.trust_env = False
+    """A Session that ignores the environment (proxies, netrc, CA bundle) and
+    tags every request it sends; ``tagging.retag(session)`` starts a step
+    whose exchanges a test counts (see tagging.py)."""
+    with tagged_session() as s:
         yield s

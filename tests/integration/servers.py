@@ -8,12 +8,15 @@ well-known port is used, so the suite can run next to a real lighttpd,
 Apache or squid on the same machine.
 
 Every server writes an access log in one format we parse ourselves
-(``status method target user``), so tests can count how many HTTP
-exchanges a request cost.  Servers write that log at slightly different
-moments (after the response went out, sometimes through a pipe), so
-:meth:`AccessLog.lines_since` does not guess with sleeps: it sends one
-unauthenticated *marker* request and waits until the marker's own line
-appears; every line the test caused was logged before it.
+(``status method target user tag``), where *tag* is the value of the
+request header :data:`TAG_HEADER` (``-`` when absent), so tests can count
+how many HTTP exchanges a request cost.  Tests count by tag, never by a
+line's position in the log: servers log an exchange only after its
+response went out, and Apache's threads (and squid's tunnels, logged when
+they close) write lines from different connections in no fixed order.
+:meth:`AccessLog.tagged` therefore waits, without guessing with sleeps,
+until as many tagged lines are there as the test knows were caused (see
+tagging.py for the client side: one tag per test step, on every request).
 """
 
 from __future__ import annotations
@@ -59,11 +62,17 @@ WRONG_PASSWORD = "not-the-password"
 
 START_TIMEOUT = 15.0  # seconds a server gets to answer its first request
 STOP_TIMEOUT = 10.0  # seconds a server gets to exit after SIGTERM
-LOG_TIMEOUT = 10.0  # seconds a marker line gets to reach an access log
+LOG_TIMEOUT = 10.0  # seconds the lines a test waits for get to reach an access log
 PROBE_TIMEOUT = 2.0  # seconds for one readiness/marker request
 REQUEST_TIMEOUT = 10.0  # seconds (connect and read) for every test request
 
 MARKER_PREFIX = "/__logmark__/"
+
+#: Request header every server writes into its access log (the last field):
+#: each test step sends its own value on every request, and counts the
+#: exchanges logged with it.  lighttpd, Apache and squid all log ``-`` when
+#: the header is absent (readiness probes, log markers).
+TAG_HEADER = "X-Test-Tag"
 
 #: Every redirect status requests follows; each has its own redirecting
 #: locations on lighttpd and Apache (see ``redirect_path`` of each class).
@@ -227,34 +236,44 @@ class LogLine:
     method: str
     target: str
     user: Optional[str]
+    tag: Optional[str] = None  # the TAG_HEADER the request carried
+
+
+def new_tag() -> str:
+    """A fresh value for :data:`TAG_HEADER`: unique, and plain enough
+    (letters, digits, ``-``) that every server logs it verbatim."""
+    return f"t-{uuid.uuid4().hex}"
 
 
 def parse_log_line(line: bytes) -> LogLine:
-    """Parse our common ``status method target user`` access-log format."""
+    """Parse our common ``status method target user tag`` access-log format.
+
+    Status and method come first, user and tag last; whatever lies between
+    is the target (split from both ends, so a target with a space in it
+    cannot shift the other fields).
+    """
     parts = line.split(b" ")
-    if len(parts) != 4 or not parts[0].isdigit():
+    if len(parts) < 5 or not parts[0].isdigit():
         raise ValueError(f"unexpected access log line: {line!r}")
-    status, method, target, user = parts
+    status, method, *target, user, tag = parts
     return LogLine(
         int(status), method.decode("ascii", errors="replace"),
-        target.decode("utf-8", errors="replace"), unescape_log_user(user),
+        b" ".join(target).decode("utf-8", errors="replace"), unescape_log_user(user),
+        None if tag == b"-" else tag.decode("ascii", errors="replace"),
     )
 
 
 class AccessLog:
-    """Read the lines a server logged between two points of a test.
+    """A server's access log.
 
-    Usage::
+    Tests count exchanges with :meth:`tagged`: the lines whose request
+    carried a given :data:`TAG_HEADER` value, whatever their position.
 
-        mark = server.log.mark()
-        ...  # make requests
-        lines = server.log.lines_since(mark)
-
-    Both ends are fixed with a marker request, because servers log an
-    exchange only after its response went out (squid even a little
-    later), so a line can still be on its way when the client already
-    holds the response.  Each server logs its requests in order, so once
-    a marker's line is there, every earlier exchange's line is too.
+    :meth:`mark` / :meth:`lines_since` (a marker request on each side) are
+    kept for the benchmarks in ``bench/`` only.  They assume that a server
+    logs its exchanges in the order they happened, which Apache's worker
+    threads do not guarantee (a line from another connection can land
+    after the marker's); no test may count with them.
     """
 
     def __init__(self, path: Path, send_marker: Callable[[str], None]):
@@ -299,17 +318,42 @@ class AccessLog:
                 )
             time.sleep(0.02)
 
+    def tagged(self, tag: str, *, at_least: int) -> List[LogLine]:
+        """The exchanges logged with ``tag``, once at least ``at_least`` are.
+
+        A server writes a line only after its response went out (squid's
+        tunnels when they close), so a test that already holds every
+        response still waits here for the lines it caused.  Gives up after
+        LOG_TIMEOUT and returns what is there: the caller's comparison then
+        fails and shows it.  Order carries no meaning.
+        """
+        needle = f" {tag}\n".encode("ascii")
+        deadline = time.monotonic() + LOG_TIMEOUT
+        while True:
+            data = self._read_from(0)
+            lines = [
+                parse_log_line(line)
+                for line in data.splitlines(keepends=True)
+                if line.endswith(needle)
+            ]
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
+
     def mark(self) -> int:
-        """A point in the log after everything that happened so far."""
+        """A point in the log after everything that happened so far
+        (benchmarks only, see the class)."""
         return self._sync(self._size())[1]
 
     def lines_since(self, mark: int) -> List[LogLine]:
-        """All exchanges logged after ``mark`` (marker requests excluded)."""
+        """All exchanges logged after ``mark`` (marker requests excluded);
+        benchmarks only, see the class."""
         lines, _ = self._sync(mark)
         return [parse_log_line(line) for line in lines]
 
     def statuses_since(self, mark: int) -> List[int]:
-        """Status codes of the exchanges logged after ``mark``, in order."""
+        """Status codes of the exchanges logged after ``mark``, in log
+        order (not necessarily the order they happened); benchmarks only."""
         return [line.status for line in self.lines_since(mark)]
 
 
@@ -557,7 +601,7 @@ mimetype.assign = (".txt" => "text/plain; charset=utf-8")
 # mod_accesslog buffers lines written to a file and flushes them only
 # every few seconds; a piped logger receives each line right away.
 accesslog.filename = "|exec /bin/cat >> '@logdir@/access.log'"
-accesslog.format = "%s %m %U %u"
+accesslog.format = "%s %m %U %u %{@tag_header@}i"
 
 cgi.assign = (".cgi" => "")
 
@@ -656,7 +700,7 @@ class Lighttpd(ServerProcess):
         )
         conf = render(
             LIGHTTPD_CONF, host=self.host, port=self.port, docroot=docroot,
-            root=self.root, logdir=self.logdir,
+            root=self.root, logdir=self.logdir, tag_header=TAG_HEADER,
             redirects="".join(render(LIGHTTPD_REDIRECT, code=code) for code in REDIRECT_CODES),
         )
         self.conf_path = _write(self.root / "lighttpd.conf", conf)
@@ -729,7 +773,7 @@ MaxSpareThreads 32
 KeepAliveTimeout 5
 ErrorLog "@logdir@/error.log"
 LogLevel info
-LogFormat "%>s %m %U %u" challenge
+LogFormat "%>s %m %U %u %{@tag_header@}i" challenge
 CustomLog "@logdir@/access.log" challenge
 ScriptSock "@root@/run/cgid.sock"
 TypesConfig /dev/null
@@ -857,7 +901,7 @@ class Apache(ServerProcess):
             account_lines = f"User {user}\nGroup {grp.getgrgid(gid).gr_name}"
         conf = render(
             APACHE_CONF, host=self.host, port=self.port, root=self.root,
-            logdir=self.logdir, docroot=docroot, modules=modules,
+            logdir=self.logdir, docroot=docroot, modules=modules, tag_header=TAG_HEADER,
             account=account_lines, digest_realm=self.digest_realm,
             stale_realm=self.stale_realm, nonce_lifetime=self.nonce_lifetime,
             redirects=self._redirect_config(docroot),
@@ -908,7 +952,7 @@ visible_hostname requests-challenge-squid
 pid_filename @root@/squid.pid
 coredump_dir @root@
 cache_log @logdir@/cache.log
-logformat challenge %>Hs %rm %ru %un
+logformat challenge %>Hs %rm %ru %un %{@tag_header@}>h
 access_log stdio:@logdir@/access.log challenge
 buffered_logs off
 logfile_rotate 0
@@ -986,7 +1030,7 @@ class Squid(ServerProcess):
         account = self.account
         conf = render(
             SQUID_CONF.replace("@auth@", auth), host=self.host, port=self.port,
-            root=self.root, logdir=self.logdir, helpers=SQUID_HELPERS,
+            root=self.root, logdir=self.logdir, helpers=SQUID_HELPERS, tag_header=TAG_HEADER,
             digest_realm=self.digest_realm, basic_realm=self.basic_realm,
             account=f"cache_effective_user {account[0]}" if account else "",
         )

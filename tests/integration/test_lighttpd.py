@@ -7,7 +7,8 @@ So this is where the client's algorithm choice, userhash and UTF-8
 handling meet a real implementation rather than our own expectations.
 
 Every test also counts the exchanges in lighttpd's access log, because
-"works, but with an extra round trip per request" is a real-world bug.
+"works, but with an extra round trip per request" is a real-world bug:
+by the request header tag of the test's step (tagging.py), as a multiset.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ import requests
 from requests_challenge import ChallengeAuth
 
 from .servers import REQUEST_TIMEOUT, WRONG_PASSWORD, Lighttpd, auth_params, parse_echo
+from .tagging import exchanges, retag
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +38,11 @@ def test_digest_costs_one_challenge(
 ) -> None:
     """One 401, one answer with the offered algorithm and qop=auth, 200."""
     user, password = credentials
-    mark = lighttpd.log.mark()
+    path = f"/{location}/hello.txt"
+    tag = retag(session)
 
     r = session.get(
-        lighttpd.url(f"/{location}/hello.txt"),
+        lighttpd.url(path),
         auth=ChallengeAuth(user, password),
         timeout=REQUEST_TIMEOUT,
     )
@@ -49,9 +53,7 @@ def test_digest_costs_one_challenge(
     sent = auth_params(r.request.headers["Authorization"])
     assert sent["algorithm"].upper() == algorithm
     assert sent["qop"] == "auth"
-    logged = lighttpd.log.lines_since(mark)
-    assert [line.status for line in logged] == [401, 200]
-    assert logged[-1].user == user
+    assert exchanges(lighttpd, tag) == Counter({(401, "GET", path, None): 1, (200, "GET", path, user): 1})
 
 
 def test_digest_uri_with_query_string(
@@ -109,9 +111,10 @@ def test_basic_with_charset_utf8(
 ) -> None:
     """lighttpd announces ``charset="UTF-8"``; user-pass must be UTF-8."""
     user, password = credentials
-    mark = lighttpd.log.mark()
+    path = "/basic/hello.txt"
+    tag = retag(session)
     r = session.get(
-        lighttpd.url("/basic/hello.txt"),
+        lighttpd.url(path),
         auth=ChallengeAuth(user, password),
         timeout=REQUEST_TIMEOUT,
     )
@@ -119,7 +122,7 @@ def test_basic_with_charset_utf8(
     assert 'charset="UTF-8"' in r.history[0].headers["WWW-Authenticate"]
     token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
     assert r.request.headers["Authorization"] == f"Basic {token}"
-    assert lighttpd.log.statuses_since(mark) == [401, 200]
+    assert exchanges(lighttpd, tag) == Counter({(401, "GET", path, None): 1, (200, "GET", path, user): 1})
 
 
 def _assert_echoed(r: requests.Response, body: bytes, user: str) -> None:
@@ -138,15 +141,16 @@ def test_post_bytes_body_resent_after_challenge(
     proves the retry carried all of it."""
     user, password = credentials
     body = os.urandom(256 * 1024)
-    mark = lighttpd.log.mark()
+    path = "/md5/echo.cgi"
+    tag = retag(session)
     r = session.post(
-        lighttpd.url("/md5/echo.cgi"),
+        lighttpd.url(path),
         data=body,
         auth=ChallengeAuth(user, password),
         timeout=REQUEST_TIMEOUT,
     )
     _assert_echoed(r, body, user)
-    assert lighttpd.log.statuses_since(mark) == [401, 200]
+    assert exchanges(lighttpd, tag) == Counter({(401, "POST", path, None): 1, (200, "POST", path, user): 1})
 
 
 def test_post_file_body_rewound_after_challenge(
@@ -158,16 +162,17 @@ def test_post_file_body_rewound_after_challenge(
     body = os.urandom(300 * 1024 + 7)
     path = tmp_path / "upload.bin"
     path.write_bytes(body)
-    mark = lighttpd.log.mark()
+    target = "/sha256/echo.cgi"
+    tag = retag(session)
     with path.open("rb") as f:
         r = session.post(
-            lighttpd.url("/sha256/echo.cgi"),
+            lighttpd.url(target),
             data=f,
             auth=ChallengeAuth(user, password),
             timeout=REQUEST_TIMEOUT,
         )
     _assert_echoed(r, body, user)
-    assert lighttpd.log.statuses_since(mark) == [401, 200]
+    assert exchanges(lighttpd, tag) == Counter({(401, "POST", target, None): 1, (200, "POST", target, user): 1})
 
 
 def test_session_sends_credentials_up_front(
@@ -178,14 +183,16 @@ def test_session_sends_credentials_up_front(
     user, password = credentials
     n = 5
     session.auth = ChallengeAuth(user, password)
-    mark = lighttpd.log.mark()
-    responses = [
-        session.get(lighttpd.url("/md5/hello.txt"), timeout=REQUEST_TIMEOUT)
-        for _ in range(n)
-    ]
+    path = "/md5/hello.txt"
+    tags, responses = [], []
+    for _ in range(n):
+        tags.append(retag(session))  # one tag per request: its own exchanges
+        responses.append(session.get(lighttpd.url(path), timeout=REQUEST_TIMEOUT))
     assert [r.status_code for r in responses] == [200] * n
     assert [len(r.history) for r in responses] == [1] + [0] * (n - 1)
-    assert lighttpd.log.statuses_since(mark) == [401] + [200] * n
+    challenged = Counter({(401, "GET", path, None): 1, (200, "GET", path, user): 1})
+    up_front = Counter({(200, "GET", path, user): 1})
+    assert [exchanges(lighttpd, tag) for tag in tags] == [challenged] + [up_front] * (n - 1)
 
 
 @pytest.mark.parametrize("location", ["md5", "basic"])
@@ -195,12 +202,13 @@ def test_wrong_password_gives_up_after_one_retry(
     """A rejected answer is final: the 401 comes back after exactly two
     exchanges, never a retry loop."""
     user, _ = credentials
-    mark = lighttpd.log.mark()
+    path = f"/{location}/hello.txt"
+    tag = retag(session)
     r = session.get(
-        lighttpd.url(f"/{location}/hello.txt"),
+        lighttpd.url(path),
         auth=ChallengeAuth(user, WRONG_PASSWORD),
         timeout=REQUEST_TIMEOUT,
     )
     assert r.status_code == 401
     assert len(r.history) == 1
-    assert lighttpd.log.statuses_since(mark) == [401, 401]
+    assert exchanges(lighttpd, tag, users=False) == Counter({(401, "GET", path): 2})

@@ -20,7 +20,10 @@ chain for Digest and for Basic in the same directory, but Basic pays a
 second 401 when the target lies outside the redirecting URL's directory.
 
 Exchanges are counted from the access logs as a multiset of
-``(status, method, path)``: never by line order, never by timing.
+``(status, method, path)`` over the lines carrying the tag of the test's
+counted step (tagging.py; requests copies the session's tag header onto
+every hop, ChallengeAuth onto every retry): never by a line's position or
+order in the log, never by timing.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from .servers import (
     auth_params,
     parse_echo,
 )
+from .tagging import logged_lines, retag
 
 pytestmark = pytest.mark.integration
 
@@ -104,10 +108,10 @@ def server(request: pytest.FixtureRequest, space: Space) -> ServerProcess:
     return request.getfixturevalue(space.server)
 
 
-def logged(server: ServerProcess, mark: int, user: str) -> "Counter[Line]":
-    """The exchanges since ``mark`` as a multiset; every authenticated line
-    must name ``user`` (a line without a user is an open path or a 401)."""
-    lines = server.log.lines_since(mark)
+def logged(server: ServerProcess, tag: str, user: str) -> "Counter[Line]":
+    """The exchanges logged with ``tag`` as a multiset; every authenticated
+    line must name ``user`` (a line without a user is an open path or a 401)."""
+    lines = logged_lines(server, tag)
     assert {line.user for line in lines} <= {None, user}, lines
     return Counter((line.status, line.method, line.target) for line in lines)
 
@@ -162,7 +166,7 @@ def test_fresh_auth_follows_redirect_inside_the_space(
     user, password = credentials
     a = server.redirect_path(space.location, code, "hello.txt", style)
     b = space.path("hello.txt")
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = session.get(server.url(a), auth=ChallengeAuth(user, password), timeout=REQUEST_TIMEOUT)
 
@@ -171,7 +175,7 @@ def test_fresh_auth_follows_redirect_inside_the_space(
     expected = Counter({(401, "GET", a): 1, (code, "GET", a): 1, (200, "GET", b): 1})
     if space.scheme == "basic" and style == "child":
         expected[(401, "GET", b)] += 1  # B is outside A's directory /LOC/rCODE/
-    assert logged(server, mark, user) == expected
+    assert logged(server, tag, user) == expected
 
 
 @spaces()
@@ -186,12 +190,12 @@ def test_session_holding_the_space_sends_every_hop_up_front(
     hold_space(server, session, space, credentials)
     a = server.redirect_path(space.location, code, "hello.txt")
     b = space.path("hello.txt")
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = session.get(server.url(a), timeout=REQUEST_TIMEOUT)
 
     assert_final(r, server, space, b, credentials)
-    assert logged(server, mark, user) == Counter({(code, "GET", a): 1, (200, "GET", b): 1})
+    assert logged(server, tag, user) == Counter({(code, "GET", a): 1, (200, "GET", b): 1})
 
 
 @spaces(DIGEST_SPACES)
@@ -234,7 +238,7 @@ def test_chain_of_two_redirects(
     a = space.path("r307/r302/hello.txt")
     b = space.path("r302/hello.txt")
     c = space.path("hello.txt")
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = session.get(server.url(a), auth=None if held else ChallengeAuth(user, password), timeout=REQUEST_TIMEOUT)
 
@@ -245,7 +249,7 @@ def test_chain_of_two_redirects(
         if space.scheme == "basic":
             expected[(401, "GET", b)] += 1
             expected[(401, "GET", c)] += 1
-    assert logged(server, mark, user) == expected
+    assert logged(server, tag, user) == expected
 
 
 @spaces(DIGEST_SPACES)
@@ -258,12 +262,12 @@ def test_repeated_redirects_in_a_session_cost_two_exchanges_each(
     hold_space(server, session, space, credentials)
     a = server.redirect_path(space.location, 307, "hello.txt")
     b = space.path("hello.txt")
-    mark = server.log.mark()
+    tag = retag(session)
 
     statuses = [session.get(server.url(a), timeout=REQUEST_TIMEOUT).status_code for _ in range(5)]
 
     assert statuses == [200] * 5
-    assert logged(server, mark, user) == Counter({(307, "GET", a): 5, (200, "GET", b): 5})
+    assert logged(server, tag, user) == Counter({(307, "GET", a): 5, (200, "GET", b): 5})
 
 
 # --------------------------------------------------------------------------
@@ -280,13 +284,13 @@ def test_fresh_auth_open_path_redirects_into_the_space(
     user, password = credentials
     a = server.redirect_path(space.location, code, "hello.txt", "open")
     b = space.path("hello.txt")
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = session.get(server.url(a), auth=ChallengeAuth(user, password), timeout=REQUEST_TIMEOUT)
 
     assert_final(r, server, space, b, credentials)
     assert r.text == space.hello
-    assert logged(server, mark, user) == Counter(
+    assert logged(server, tag, user) == Counter(
         {(code, "GET", a): 1, (401, "GET", b): 1, (200, "GET", b): 1}
     )
 
@@ -302,12 +306,12 @@ def test_session_open_path_redirects_into_the_known_space(
     hold_space(server, session, space, credentials)
     a = server.redirect_path(space.location, code, "hello.txt", "open")
     b = space.path("hello.txt")
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = session.get(server.url(a), timeout=REQUEST_TIMEOUT)
 
     assert_final(r, server, space, b, credentials)
-    assert logged(server, mark, user) == Counter({(code, "GET", a): 1, (200, "GET", b): 1})
+    assert logged(server, tag, user) == Counter({(code, "GET", a): 1, (200, "GET", b): 1})
 
 
 # --------------------------------------------------------------------------
@@ -344,7 +348,7 @@ def test_post_through_a_redirect(
     a = server.redirect_path(space.location, code, space.echo)
     b = space.path(space.echo)
     method = "POST" if code in KEEPS_METHOD else "GET"
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = _post(session, server.url(a), kind, body, tmp_path, None if held else ChallengeAuth(user, password))
 
@@ -356,7 +360,7 @@ def test_post_through_a_redirect(
         expected[(401, "POST", a)] += 1
         if space.scheme == "basic":
             expected[(401, method, b)] += 1  # /LOC/echo is outside /LOC/rCODE/
-    assert logged(server, mark, user) == expected
+    assert logged(server, tag, user) == expected
 
 
 @spaces()
@@ -371,13 +375,13 @@ def test_post_from_an_open_path_keeps_its_body(
     body = os.urandom(64 * 1024 + 1)
     a = server.redirect_path(space.location, code, space.echo, "open")
     b = space.path(space.echo)
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = _post(session, server.url(a), kind, body, tmp_path, ChallengeAuth(user, password))
 
     assert_final(r, server, space, b, credentials)
     assert_echoed(r, "POST", body, user)
-    assert logged(server, mark, user) == Counter(
+    assert logged(server, tag, user) == Counter(
         {(code, "POST", a): 1, (401, "POST", b): 1, (200, "POST", b): 1}
     )
 
@@ -395,9 +399,9 @@ def test_wrong_password_is_refused_before_the_redirect(
     is the 401 after two exchanges, and the target is never asked."""
     user, _ = USERS["ascii"]
     a = server.redirect_path(space.location, 307, "hello.txt")
-    mark = server.log.mark()
+    tag = retag(session)
 
     r = session.get(server.url(a), auth=ChallengeAuth(user, WRONG_PASSWORD), timeout=REQUEST_TIMEOUT)
 
     assert r.status_code == 401
-    assert logged(server, mark, user) == Counter({(401, "GET", a): 2})
+    assert logged(server, tag, user) == Counter({(401, "GET", a): 2})

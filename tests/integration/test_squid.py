@@ -5,9 +5,14 @@ Proxy-Authenticate, Proxy-Authorization) and one twist: a request can
 meet both a proxy and an origin challenge.  squid sits in front of the
 lighttpd fixture over plain HTTP; its access log shows every exchange
 between client and proxy, lighttpd's every exchange that got through.
+Both are counted by the tag each test step sends (tagging.py): squid
+passes the header on to lighttpd, so one tag finds the request in both.
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from typing import Tuple
 
 import pytest
 import requests
@@ -15,6 +20,7 @@ import requests
 from requests_challenge import ChallengeAuth
 
 from .servers import REQUEST_TIMEOUT, WRONG_PASSWORD, Lighttpd, Squid
+from .tagging import exchanges, retag
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +38,30 @@ def _via(squid: Squid) -> dict:
     return {"http": squid.proxy_url}
 
 
+def _through(squid: Squid, origin: Lighttpd, tag: str, *, users: bool = True) -> Tuple[Counter, Counter]:
+    """(squid's, lighttpd's) exchanges with ``tag``.
+
+    squid logs every request the client sent; lighttpd every request squid
+    passed on, which is each one squid did not answer itself with a 407 --
+    so that is how many lighttpd lines to wait for.
+    """
+    proxied = exchanges(squid, tag, users=users)
+    passed_on = sum(n for key, n in proxied.items() if key[0] != 407)
+    return proxied, exchanges(origin, tag, users=users, at_least=passed_on)
+
+
 def test_proxy_authentication(
     proxy, lighttpd: Lighttpd, session: requests.Session, credentials
 ) -> None:
     """407 + Proxy-Authenticate, one answer, 200 from the open origin."""
     squid, scheme = proxy
     user, password = credentials
-    squid_mark, origin_mark = squid.log.mark(), lighttpd.log.mark()
+    path = "/open/hello.txt"
+    url = lighttpd.url(path)
+    tag = retag(session)
 
     r = session.get(
-        lighttpd.url("/open/hello.txt"),
+        url,
         proxies=_via(squid),
         auth=ChallengeAuth("origin-user", "origin-password", proxy_auth=(user, password)),
         timeout=REQUEST_TIMEOUT,
@@ -52,10 +72,9 @@ def test_proxy_authentication(
     assert [h.status_code for h in r.history] == [407]
     assert r.request.headers["Proxy-Authorization"].startswith(f"{scheme} ")
     assert "Authorization" not in r.request.headers  # the origin never asked
-    logged = squid.log.lines_since(squid_mark)
-    assert [line.status for line in logged] == [407, 200]
-    assert logged[-1].user == user
-    assert lighttpd.log.statuses_since(origin_mark) == [200]
+    proxied, origin = _through(squid, lighttpd, tag)
+    assert proxied == Counter({(407, "GET", url, None): 1, (200, "GET", url, user): 1})
+    assert origin == Counter({(200, "GET", path, None): 1})
 
 
 def test_proxy_offering_basic_and_digest_gets_digest(
@@ -82,10 +101,12 @@ def test_proxy_and_origin_challenge_in_one_request(
     credentials end up on the final request."""
     squid, scheme = proxy
     user, password = credentials
-    squid_mark, origin_mark = squid.log.mark(), lighttpd.log.mark()
+    path = "/md5/hello.txt"
+    url = lighttpd.url(path)
+    tag = retag(session)
 
     r = session.get(
-        lighttpd.url("/md5/hello.txt"),
+        url,
         proxies=_via(squid),
         auth=ChallengeAuth(user, password, proxy_auth=(user, password)),
         timeout=REQUEST_TIMEOUT,
@@ -95,8 +116,9 @@ def test_proxy_and_origin_challenge_in_one_request(
     assert [h.status_code for h in r.history] == [407, 401]
     assert r.request.headers["Proxy-Authorization"].startswith(f"{scheme} ")
     assert r.request.headers["Authorization"].startswith("Digest ")
-    assert squid.log.statuses_since(squid_mark) == [407, 401, 200]
-    assert lighttpd.log.statuses_since(origin_mark) == [401, 200]
+    proxied, origin = _through(squid, lighttpd, tag, users=False)
+    assert proxied == Counter({(407, "GET", url): 1, (401, "GET", url): 1, (200, "GET", url): 1})
+    assert origin == Counter({(401, "GET", path): 1, (200, "GET", path): 1})
 
 
 def test_each_request_answers_the_proxy_challenge_once(
@@ -110,11 +132,15 @@ def test_each_request_answers_the_proxy_challenge_once(
     n = 3
     session.auth = ChallengeAuth("origin-user", "origin-password", proxy_auth=(user, password))
     session.proxies = _via(squid)
-    mark = squid.log.mark()
-    responses = [session.get(lighttpd.url("/open/hello.txt"), timeout=REQUEST_TIMEOUT) for _ in range(n)]
+    url = lighttpd.url("/open/hello.txt")
+    tags, responses = [], []
+    for _ in range(n):
+        tags.append(retag(session))  # one tag per request: its own exchanges
+        responses.append(session.get(url, timeout=REQUEST_TIMEOUT))
     assert [r.status_code for r in responses] == [200] * n
     assert all("Proxy-Authorization" not in r.history[0].request.headers for r in responses)
-    assert squid.log.statuses_since(mark) == [407, 200] * n
+    once = Counter({(407, "GET", url, None): 1, (200, "GET", url, user): 1})
+    assert [exchanges(squid, tag) for tag in tags] == [once] * n
 
 
 def test_wrong_proxy_password_gives_up_after_one_retry(
@@ -124,14 +150,16 @@ def test_wrong_proxy_password_gives_up_after_one_retry(
     nothing reaches the origin."""
     squid, _ = proxy
     user, _ = credentials
-    squid_mark, origin_mark = squid.log.mark(), lighttpd.log.mark()
+    url = lighttpd.url("/open/hello.txt")
+    tag = retag(session)
     r = session.get(
-        lighttpd.url("/open/hello.txt"),
+        url,
         proxies=_via(squid),
         auth=ChallengeAuth("origin-user", "origin-password", proxy_auth=(user, WRONG_PASSWORD)),
         timeout=REQUEST_TIMEOUT,
     )
     assert r.status_code == 407
     assert len(r.history) == 1
-    assert squid.log.statuses_since(squid_mark) == [407, 407]
-    assert lighttpd.log.statuses_since(origin_mark) == []
+    proxied, origin = _through(squid, lighttpd, tag, users=False)
+    assert proxied == Counter({(407, "GET", url): 2})
+    assert origin == Counter()
