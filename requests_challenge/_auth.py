@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import weakref
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 from requests.exceptions import RequestException, UnrewindableBodyError
@@ -53,11 +55,12 @@ class _Chain:
     """One ``__call__``'s redirect chain: its origin, the next hop's dialogue, and
     the request whose header was changed for requests to copy."""
 
-    __slots__ = ("origin", "credentials", "upcoming", "placed", "altered")
+    __slots__ = ("origin", "credentials", "answers", "upcoming", "placed", "altered")
 
-    def __init__(self, origin: Origin, credentials: Optional[Credentials]) -> None:
+    def __init__(self, origin: Origin, credentials: Optional[Credentials], answers: bool) -> None:
         self.origin = origin  # credentials go to this origin only
-        self.credentials = credentials  # None: none for this origin (netrc has no entry)
+        self.credentials = credentials  # None: the Kerberos ticket cache
+        self.answers = answers  # False: nothing for this origin (netrc names no entry for it)
         self.upcoming: Optional[Tuple[Dialogue, str, str]] = None  # dialogue, URL, method
         self.placed: Optional[str] = None  # the Authorization we last put on a request to be sent
         self.altered: Optional[Tuple["weakref.ref[requests.PreparedRequest]", Optional[str]]] = None
@@ -86,7 +89,8 @@ class _Chain:
 class ChallengeAuth(AuthBase):
     """Answer 401 (and, with ``proxy_auth``, 407) challenges with the strongest scheme offered.
 
-    ``schemes`` restricts what may be answered, e.g. ``("digest",)`` never sends
+    With no user name and password, only Negotiate is answered, from the Kerberos
+    ticket cache (``KRB5CCNAME``). ``schemes`` restricts what may be answered, e.g. ``("digest",)`` never sends
     Basic (downgrade protection). ``preemptive_basic`` sends Basic on every
     request, for APIs that never challenge. ``basic_encoding`` is for legacy
     servers that expect latin-1 Basic credentials.
@@ -94,16 +98,22 @@ class ChallengeAuth(AuthBase):
 
     def __init__(
         self,
-        username: str,
-        password: str,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
         *,
         schemes: Optional[Iterable[str]] = None,
         proxy_auth: Optional[Tuple[str, str]] = None,
         preemptive_basic: bool = False,
         basic_encoding: str = "utf-8",
     ) -> None:
-        self._configure(Credentials(username, password, basic_encoding), None, schemes, proxy_auth,
-                        preemptive_basic, basic_encoding)
+        if (username is None) != (password is None):
+            raise TypeError("give a user name and a password, or neither (Negotiate from the Kerberos ticket cache)")
+        credentials = None
+        if username is not None and password is not None:
+            credentials = Credentials(username, password, basic_encoding)
+        if credentials is None and preemptive_basic:
+            raise TypeError("preemptive_basic needs a user name and password")
+        self._configure(credentials, None, schemes, proxy_auth, preemptive_basic, basic_encoding)
 
     @classmethod
     def from_netrc(
@@ -182,7 +192,8 @@ class ChallengeAuth(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         url = request.url or ""
         origin = origin_of(url)
-        chain = _Chain(origin, self._credentials_for(origin))
+        credentials = self._credentials_for(origin)
+        chain = _Chain(origin, credentials, credentials is not None or self._netrc is None)
         method = request.method or "GET"
         dialogue = self._origin_dialogue(chain, url, method, _BodyOf(request))
         if dialogue is not None:
@@ -199,11 +210,12 @@ class ChallengeAuth(AuthBase):
         return request
 
     def _origin_dialogue(self, chain: _Chain, url: str, method: str, body: Callable[[], Iterable[bytes]]) -> Optional[Dialogue]:
-        if chain.credentials is None:
+        if not chain.answers:
             return None
+        schemes = self._schemes if chain.credentials is not None else self._schemes & {"negotiate"}
         return Dialogue(
             ORIGIN, chain.credentials, RequestTarget(method, _path_url(url), url, body), self._spaces,
-            schemes=self._schemes, preemptive_basic=self._preemptive_basic,
+            schemes=schemes, preemptive_basic=self._preemptive_basic,
         )
 
     def _proxy_dialogue(self, request: requests.PreparedRequest, send_kwargs: Dict[str, Any]) -> Optional[Dialogue]:
@@ -241,6 +253,21 @@ class ChallengeAuth(AuthBase):
                 log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(request.url or "")), _show(chain.origin))
         proxy = self._proxy_dialogue(request, send_kwargs)
         streamed = bool(send_kwargs.get("stream"))
+        response = self._dialogues(origin, proxy, response, send_kwargs, streamed)
+        if response.status_code in REDIRECT_STATI and response.is_redirect:
+            self._prepare_next_hop(chain, request, response)
+        return response
+
+    def _dialogues(
+        self,
+        origin: Optional[Dialogue],
+        proxy: Optional[Dialogue],
+        response: requests.Response,
+        send_kwargs: Dict[str, Any],
+        streamed: bool,
+    ) -> requests.Response:
+        """Drive this hop's dialogues until neither asks for another send."""
+        pinned: Optional[HTTPAdapter] = None  # a handshake's own connection (NTLM)
         while True:
             checks: List[BodyCheck] = []
             if response.status_code == 407:
@@ -256,7 +283,12 @@ class ChallengeAuth(AuthBase):
                     elif isinstance(proxy_action, Done) and proxy_action.body_check is not None:
                         checks.append(proxy_action.body_check)
             if isinstance(action, Send):
-                response = self._resend(response, party, action.header, other, send_kwargs)
+                via = response.connection  # type: ignore[attr-defined]
+                if action.pinned:
+                    if pinned is None:
+                        pinned = _single_connection(via)
+                    via = pinned
+                response = self._resend(response, party, action.header, other, send_kwargs, via)
                 continue
             if isinstance(action, GiveUp) and action.mutual:
                 raise MutualAuthenticationError(action.reason, response=response)
@@ -264,10 +296,10 @@ class ChallengeAuth(AuthBase):
                 checks.append(action.body_check)
             if checks:  # rspauth over a streamed auth-int body: checked as the caller reads it
                 response.raw = _CheckedBody(response, checks)
-            break
-        if response.status_code in REDIRECT_STATI and response.is_redirect:
-            self._prepare_next_hop(chain, request, response)
-        return response
+            if pinned is not None:
+                # Its pool closes now; the connection in use closes when the body is read.
+                pinned.close()
+            return response
 
     def _resend(
         self,
@@ -276,8 +308,10 @@ class ChallengeAuth(AuthBase):
         header: str,
         other: Optional[Dialogue],
         send_kwargs: Dict[str, Any],
+        via: Any,
     ) -> requests.Response:
-        """The same request again, with ``party``'s new credentials and fresh ones for the other party."""
+        """The same request again, with ``party``'s new credentials and fresh ones for the
+        other party, through the transport adapter ``via``."""
         retry = response.request.copy()
         _rewind_body(retry, response)
         retry.headers[party.credentials_header] = header
@@ -288,7 +322,7 @@ class ChallengeAuth(AuthBase):
         _discard_body(response)
         extract_cookies_to_jar(retry._cookies, response.request, response.raw)  # type: ignore[attr-defined,arg-type]
         retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
-        new_response = response.connection.send(retry, **send_kwargs)  # type: ignore[attr-defined]
+        new_response = via.send(retry, **send_kwargs)
         new_response.history = [*response.history, response]
         new_response.request = retry
         return new_response
@@ -314,12 +348,47 @@ class ChallengeAuth(AuthBase):
 
 
 def _reply(response: requests.Response, party: Party, streamed: bool) -> Reply:
+    challenges = _header_lines(response, party.challenge_header)
+    certificate = None
+    if party is ORIGIN and challenges and any(_SPNEGO.search(line) for line in challenges):
+        certificate = _peer_certificate(response)  # for channel binding (RFC 5929)
     return Reply(
         response.status_code,
-        _header_lines(response, party.challenge_header),
+        challenges,
         _header_lines(response, party.info_header),
         None if streamed else lambda: (response.content,),  # not streamed: read whole anyway
+        certificate,
     )
+
+
+_SPNEGO = re.compile(r"(?i)\b(?:negotiate|ntlm)\b")
+
+
+def _peer_certificate(response: requests.Response) -> Optional[bytes]:
+    """The TLS server's certificate (DER) from the connection the reply came on, if any."""
+    raw = response.raw
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    getpeercert = getattr(sock, "getpeercert", None)
+    if getpeercert is None:
+        return None
+    try:
+        return getpeercert(binary_form=True)  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _single_connection(adapter: Any) -> HTTPAdapter:
+    """A copy of the transport adapter whose pools hold one connection: the legs of a
+    handshake bound to its connection (NTLM) all travel on it, and threads sharing the
+    Session never interleave legs (each handshake has its own)."""
+    if isinstance(adapter, HTTPAdapter):
+        clone = adapter.__class__.__new__(adapter.__class__)
+        state = adapter.__getstate__()  # its __attrs__: retries, pool settings, config
+        state.update(_pool_connections=1, _pool_maxsize=1, _pool_block=True)
+        clone.__setstate__(state)
+        return clone
+    return HTTPAdapter(pool_connections=1, pool_maxsize=1, pool_block=True)
 
 
 _MAX_DISCARD = 64 * 1024  # octets of a challenge's body read to keep its connection

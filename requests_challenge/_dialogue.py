@@ -121,6 +121,7 @@ class Reply:
     challenges: Sequence[str] = ()
     info: Sequence[str] = ()
     body: Optional[Callable[[], Iterable[bytes]]] = _no_body
+    certificate: Optional[bytes] = None  # the TLS server's (DER), for channel binding
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class BodyCheck:
 @dataclass(frozen=True)
 class Send:
     header: str  # the credentials header value for the next request
+    pinned: bool = False  # a leg of a handshake bound to one connection (NTLM)
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ class Dialogue:
     def __init__(
         self,
         party: Party,
-        credentials: Credentials,
+        credentials: Optional[Credentials],
         target: RequestTarget,
         spaces: Optional[ProtectionSpaces],
         *,
@@ -207,7 +209,7 @@ class Dialogue:
                 answer = self._answer(claim.responder, claim.nonce_count)
                 if answer is not None:
                     return self._record(_Sent(claim.responder, answer, claim.nonce_count, True, claim.key))
-        if self._preemptive_basic:
+        if self._preemptive_basic and self._credentials is not None:
             responder = BasicResponder(_PREEMPTIVE_BASIC, self._credentials)
             return self._record(_Sent(responder, responder.answer("", "", 0), 0, True))
         return None
@@ -251,10 +253,10 @@ class Dialogue:
             log.debug("ignoring a malformed %s challenge: %s", self.party.name, error)
         refused = self._sent
         if refused is not None and refused.legs < MAX_LEGS:
-            follow_up = refused.responder.next_leg(challenges)
+            follow_up = refused.responder.next_leg(challenges, refused.answer.session)
             if follow_up is not None:  # a multi-leg scheme's next token, not a refusal
                 self._sent = replace(refused, answer=follow_up, legs=refused.legs + 1)
-                return Send(follow_up.header)
+                return Send(follow_up.header, refused.responder.pinned)
         usable, skipped = rank_challenges(challenges, self._schemes)
         reasons = [reason for _, reason in skipped]
         if refused is not None:
@@ -271,10 +273,12 @@ class Dialogue:
             return self._give_up(f"no credentials may be sent to the {self.party.noun} any more")
         for choice in usable:  # strongest first; a weaker one when it cannot be sent
             try:
-                responder = responder_for(choice, self._credentials)
+                responder = responder_for(
+                    choice, self._credentials, origin_of(self.target.space_url)[1], self._schemes, reply.certificate
+                )
                 count = self._next_count(responder, 0)
                 answer = self._answer(responder, count, strict=True)
-            except (UnsendableBody, ValueError) as exc:  # auth-int on a stream; ':' in a Basic name
+            except (UnsendableBody, ValueError) as exc:  # auth-int on a stream; ':' in Basic; no ticket
                 reasons.append(f"cannot answer {choice.describe()}: {exc}")
                 continue
             assert answer is not None
@@ -282,7 +286,7 @@ class Dialogue:
                 "answering the %s's challenge with %s (realm %r%s)", self.party.name, choice.describe(),
                 choice.challenge.params.get("realm", ""), ", stale nonce" if choice.digest and choice.digest.stale else "",
             )
-            return Send(self._record(_Sent(responder, answer, count, False)))
+            return Send(self._record(_Sent(responder, answer, count, False)), responder.pinned)
         return self._give_up(
             f"no {self.party.name} challenge this client can answer ({'; '.join(reasons) or 'none offered'})"
         )
@@ -292,7 +296,16 @@ class Dialogue:
         sent = self._sent
         if sent is None:
             return _DONE
-        if sent.key is None and not sent.up_front and self._spaces is not None:
+        if sent.answer.session is not None:  # Negotiate: the server's last token proves it (RFC 4559 §5)
+            reason = sent.responder.verify(parse_challenges_lenient(reply.challenges)[0], sent.answer.session)
+            if reason is not None:
+                return self._give_up(reason, mutual=True)
+        if (
+            sent.key is None
+            and not sent.up_front
+            and self._spaces is not None
+            and sent.responder.reusable(sent.answer.session)  # not NTLM: bound to its connection
+        ):
             url = self.target.space_url
             key = self._spaces.remember(origin_of(url), space_prefixes(sent.responder.choice, url), sent.responder)
             sent = self._sent = replace(sent, key=key)

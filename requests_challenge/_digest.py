@@ -209,7 +209,7 @@ class DigestOffer:
 class DigestAnswer:
     """The Authorization value sent, and what verifying ``rspauth`` needs."""
 
-    header: str
+    header: str = field(repr=False)
     offer: DigestOffer
     ha1: str = field(repr=False)  # a password equivalent for the realm: never in a repr
     uri: str

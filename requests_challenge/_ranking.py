@@ -10,8 +10,14 @@ from ._grammar import Challenge
 
 __all__ = ["SUPPORTED_SCHEMES", "Choice", "allowed_schemes", "rank_challenges", "choose_challenge"]
 
-SUPPORTED_SCHEMES = ("digest", "basic")
+SUPPORTED_SCHEMES = ("negotiate", "ntlm", "digest", "basic")
 _BASIC_STRENGTH = 0  # below every Digest algorithm: the password travels in the clear
+# Negotiate (Kerberos) above everything: no password-derived proof goes to the
+# server, and the server proves itself. NTLM between Digest's hashes: NTLMv2's
+# proof is HMAC-MD5 over both sides' challenges (MS-NLMP §3.3.2), harder to
+# attack than Digest MD5 or SHA-1 responses, weaker than Digest with SHA-2.
+_NEGOTIATE_STRENGTH = 100
+_NTLM_STRENGTH = 25  # Digest: SHA-512-256 50, SHA-512 40, SHA-256 30 | SHA 20, MD5 10
 
 # What answering and the protection space need of a challenge (RFC 7616 §3.3,
 # RFC 7617 §2): a remembered space keeps these and nothing else.
@@ -33,7 +39,7 @@ class Choice:
     """A challenge this client can answer, and how strong the answer is."""
 
     challenge: Challenge
-    scheme: str  # "digest" or "basic"
+    scheme: str  # "negotiate", "ntlm", "digest" or "basic"
     strength: int
     digest: Optional[DigestOffer] = None
 
@@ -41,7 +47,7 @@ class Choice:
         """A short name for logs and the command line, e.g. ``Digest SHA-256``."""
         if self.digest is not None:
             return f"Digest {self.digest.algorithm.name}"
-        return "Basic"
+        return {"negotiate": "Negotiate", "ntlm": "NTLM"}.get(self.scheme, "Basic")
 
 
 def allowed_schemes(schemes: Optional[Iterable[str]]) -> FrozenSet[str]:
@@ -64,8 +70,9 @@ def rank_challenges(
 ) -> Tuple[List[Choice], List[Tuple[Challenge, str]]]:
     """Answerable challenges strongest first, and the others with the reason they were skipped.
 
-    Digest SHA-512-256 > SHA-512 > SHA-256 > SHA > MD5 (-sess ranks with its
-    base) > Basic; between equals the server's order wins (the sort is stable).
+    Negotiate > Digest SHA-512-256 > SHA-512 > SHA-256 > NTLM > Digest SHA > MD5
+    (-sess ranks with its base) > Basic; between equals the server's order wins
+    (the sort is stable).
     """
     usable: List[Choice] = []
     skipped: List[Tuple[Challenge, str]] = []
@@ -76,11 +83,20 @@ def rank_challenges(
         elif name not in schemes:
             skipped.append((challenge, f"scheme {challenge.scheme} is not allowed by schemes="))
         elif challenge.token68 is not None:
+            # Negotiate/NTLM: a server's continuation token, answered by the handshake it continues.
             skipped.append((challenge, f"{challenge.scheme} challenge in token68 form"))
         elif any(len(challenge.params.get(key, "")) > MAX_VALUE for key in _KEPT_PARAMS):
             skipped.append((challenge, f"{challenge.scheme} challenge with a value over {MAX_VALUE} characters"))
         elif name == "basic":
             usable.append(Choice(_kept(challenge), "basic", _BASIC_STRENGTH))
+        elif name in ("negotiate", "ntlm"):
+            from ._negotiate import EXTRA_HINT, available
+
+            if available(name):
+                strength = _NEGOTIATE_STRENGTH if name == "negotiate" else _NTLM_STRENGTH
+                usable.append(Choice(Challenge(challenge.scheme), name, strength))
+            else:
+                skipped.append((challenge, EXTRA_HINT[name]))
         else:
             kept = _kept(challenge)
             try:

@@ -11,13 +11,16 @@ only the nonce count, which the store reserves under its lock, changes.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
-from typing import Iterable, Optional, Sequence, Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, Optional, Sequence, Union
 
 from ._basic import basic_authorization, reject_control_characters, reject_unsendable_username
 from ._digest import DigestAnswer, DigestTemplate, session_ha1
 from ._grammar import Challenge
 from ._ranking import Choice
+
+if TYPE_CHECKING:
+    from ._negotiate import SpnegoResponder
 
 __all__ = ["Credentials", "Answer", "BasicResponder", "DigestResponder", "Responder", "responder_for"]
 
@@ -52,10 +55,12 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Answer:
-    """One credentials header value, and for Digest what checking ``rspauth`` needs."""
+    """One credentials header value, and what judging the reply needs: for Digest the
+    parts ``rspauth`` is checked with, for Negotiate/NTLM the security context."""
 
-    header: str
+    header: str = field(repr=False)  # Basic's carries the password, Negotiate's a token
     digest: Optional[DigestAnswer] = None
+    session: Any = field(default=None, repr=False)
 
 
 class BasicResponder:
@@ -64,6 +69,7 @@ class BasicResponder:
     __slots__ = ("choice", "_header")
     needs_body = False
     nonce = None  # nothing to count
+    pinned = False  # one leg: any connection will do
 
     def __init__(self, choice: Choice, credentials: Credentials) -> None:
         self.choice = choice
@@ -79,14 +85,21 @@ class BasicResponder:
     def with_nonce(self, nonce: str) -> "BasicResponder":
         return self
 
-    def next_leg(self, challenges: Sequence[Challenge]) -> Optional[Answer]:
+    def next_leg(self, challenges: Sequence[Challenge], session: Any = None) -> Optional[Answer]:
         return None  # one leg: a second challenge is a refusal
+
+    def verify(self, challenges: Sequence[Challenge], session: Any = None) -> Optional[str]:
+        return None  # nothing the server could prove
+
+    def reusable(self, session: Any = None) -> bool:
+        return True  # the same header for every request of the space
 
 
 class DigestResponder:
     """RFC 7616 §3.4 for one nonce: two hashes and one f-string per request."""
 
     __slots__ = ("choice", "_username", "_base_ha1", "_template", "_cnonce")
+    pinned = False
 
     def __init__(self, choice: Choice, credentials: Credentials, base_ha1: Optional[str] = None) -> None:
         offer = choice.digest
@@ -125,15 +138,39 @@ class DigestResponder:
         renewed._cnonce = secrets.token_hex(16) if offer.algorithm.session else None
         return renewed
 
-    def next_leg(self, challenges: Sequence[Challenge]) -> Optional[Answer]:
+    def next_leg(self, challenges: Sequence[Challenge], session: Any = None) -> Optional[Answer]:
         return None
 
+    def verify(self, challenges: Sequence[Challenge], session: Any = None) -> Optional[str]:
+        return None  # rspauth is read from Authentication-Info by the dialogue
 
-Responder = Union[BasicResponder, DigestResponder]
+    def reusable(self, session: Any = None) -> bool:
+        return True  # the next nonce count, up front
 
 
-def responder_for(choice: Choice, credentials: Credentials) -> Responder:
-    """The responder for a ranked choice; ValueError when this user cannot answer it."""
+Responder = Union[BasicResponder, DigestResponder, "SpnegoResponder"]
+
+
+def responder_for(
+    choice: Choice,
+    credentials: Optional[Credentials],
+    hostname: str = "",
+    schemes: FrozenSet[str] = frozenset(),
+    certificate: Optional[bytes] = None,
+) -> Responder:
+    """The responder for a ranked choice; ValueError when these credentials cannot answer it.
+
+    ``hostname`` names the server for Kerberos (``HTTP/hostname``), ``schemes`` says
+    whether NTLM may be used inside SPNEGO, ``certificate`` (DER) is the TLS
+    server's, for channel binding."""
+    if choice.scheme in ("negotiate", "ntlm"):
+        from ._negotiate import SpnegoResponder
+
+        username = credentials.username if credentials is not None else None
+        password = credentials.password if credentials is not None else None
+        return SpnegoResponder(choice, username, password, hostname, schemes, certificate)
+    if credentials is None:
+        raise ValueError(f"{choice.describe()} needs a user name and password")
     if choice.digest is not None:
         return DigestResponder(choice, credentials)
     return BasicResponder(choice, credentials)

@@ -158,7 +158,7 @@ def test_malformed_challenge_returns_the_401_and_logs_why(mock, caplog):
 
 
 def test_unsupported_challenge_returns_the_401(mock):
-    serve(mock, ScriptedServer(["Negotiate", 'Digest realm="r", nonce="n", algorithm=SHA3-512']))
+    serve(mock, ScriptedServer(['Bearer realm="api"', 'Digest realm="r", nonce="n", algorithm=SHA3-512']))
     r = requests.get("http://example.com/", auth=ChallengeAuth("a", "b"), timeout=5)
     assert r.status_code == 401 and not r.history
 

@@ -167,7 +167,7 @@ def test_exit_1_for_an_http_error(server):
     [
         ([], "the following arguments are required"),
         (["fetch"], "invalid choice"),
-        (["get", "URL", "--scheme", "ntlm"], "unsupported schemes ['ntlm']"),
+        (["get", "URL", "--scheme", "bearer"], "unsupported schemes ['bearer']"),
         (["get", "URL", "-H", "Authorization Bearer t0ken"], "--header number 1 is not 'Name: value'"),
         (["get", "not-a-url", "-u", "a:b"], "No scheme supplied"),
         (["get", "URL", "-u", "a:b", "-d", "@/nonexistent/file"], "cannot read --data @/nonexistent/file"),

@@ -78,7 +78,7 @@ TABLE = [
     ("refused answer is not repeated", [[DIGEST], [DIGEST]], [Send, GiveUp]),
     ("stale nonce answered once more", [[DIGEST], [STALE], None], [Send, Send, Done]),
     ("stale twice exhausts the budget", [[DIGEST], [STALE], [STALE]], [Send, Send, GiveUp]),
-    ("nothing answerable", [['Negotiate', 'Bearer realm="x"']], [GiveUp]),
+    ("nothing answerable", [['Bearer realm="x"', 'HOBA challenge="abc"']], [GiveUp]),
     ("no challenge at all", [[]], [GiveUp]),
     ("malformed challenges dropped, good one answered", [['Digest realm="a" nonce="b"', BASIC], None], [Send, Done]),
     ("not challenged: nothing to do", [None], [Done]),
@@ -291,6 +291,7 @@ class TwoLegResponder:
 
     needs_body = False
     nonce = None
+    pinned = True
 
     def __init__(self) -> None:
         self.choice = Choice(Challenge("Fake", {"realm": "r"}), "fake", 100)
@@ -301,11 +302,17 @@ class TwoLegResponder:
     def with_nonce(self, nonce: str) -> "TwoLegResponder":
         return self
 
-    def next_leg(self, challenges: Sequence[Challenge]) -> Optional[Answer]:
+    def next_leg(self, challenges: Sequence[Challenge], session: object = None) -> Optional[Answer]:
         for item in challenges:
             if item.scheme == "Fake" and item.token68:
-                return Answer(f"Fake after-{item.token68}")
+                return Answer(f"Fake after-{item.token68}", session=session)
         return None
+
+    def verify(self, challenges: Sequence[Challenge], session: object = None) -> Optional[str]:
+        return None
+
+    def reusable(self, session: object = None) -> bool:
+        return False
 
 
 def test_a_continuation_leg_is_sent_without_spending_the_budget() -> None:
@@ -315,7 +322,7 @@ def test_a_continuation_leg_is_sent_without_spending_the_budget() -> None:
     assert dialogue.first() == "Fake leg1"
     budget = dialogue.budget
     action = dialogue.on_reply(challenge(ORIGIN, "Fake token2"))
-    assert action == Send("Fake after-token2") and dialogue.budget == budget
+    assert action == Send("Fake after-token2", pinned=True) and dialogue.budget == budget
     assert dialogue.on_reply(ok()) == Done()
 
 

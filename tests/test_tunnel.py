@@ -885,7 +885,7 @@ def test_proxy_auth_must_be_a_pair_of_strings(bad: object) -> None:
 
 def test_unknown_scheme_is_refused() -> None:
     with pytest.raises(ValueError):
-        ChallengeAdapter(proxy_auth=("u", "p"), schemes=("ntlm",))
+        ChallengeAdapter(proxy_auth=("u", "p"), schemes=("bearer",))
 
 
 def test_repr_hides_the_password() -> None:
