@@ -1,12 +1,14 @@
 """The auth handlers under comparison, behind one small client interface.
 
-A `Client` is one Session (httpx: one Client) with one auth object. ``get``
-returns what the exchange-counting measurements need; ``get_status`` is the
-lean call the throughput loop makes, the same for every contender of a library.
+A `Client` is one Session (httpx: one Client; aiohttp: one ClientSession on an
+event loop of its own) with one auth object. ``get`` returns what the
+exchange-counting measurements need; ``get_status`` is the lean call the
+throughput loop makes, the same for every contender of a library.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import sys
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # measure the working tree, installed or not
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import requests  # noqa: E402
 import requests.adapters  # noqa: E402
@@ -30,6 +33,8 @@ from urllib3._collections import HTTPHeaderDict  # noqa: E402
 
 import requests_challenge  # noqa: E402
 from requests_challenge import ChallengeAuth  # noqa: E402
+from requests_challenge.aiohttp import ChallengeMiddleware  # noqa: E402
+from requests_challenge.httpx import ChallengeAuth as HttpxChallengeAuth  # noqa: E402
 
 DIGEST, BASIC = "digest", "basic"
 
@@ -103,11 +108,55 @@ class HttpxClient(Client):
         self._lean.close()
 
 
+class AiohttpClient(Client):
+    """One ClientSession with one auth middleware (or none), driven from this thread.
+
+    aiohttp keeps no response of a retry a middleware made, so an inner middleware
+    records the Authorization of every exchange (for ``get``); ``get_status`` goes
+    through a second session with the same middleware object and no recorder."""
+
+    def __init__(self, middleware: Optional[object]):
+        self._loop = asyncio.new_event_loop()
+        self._sent: List[Optional[str]] = []
+        outer = (middleware,) if middleware is not None else ()
+
+        async def make(middlewares: tuple) -> aiohttp.ClientSession:
+            return aiohttp.ClientSession(middlewares=middlewares, trust_env=False,
+                                         timeout=aiohttp.ClientTimeout(total=30))
+
+        self.session = self._loop.run_until_complete(make((*outer, self._record)))
+        self._lean = self._loop.run_until_complete(make(outer))
+
+    async def _record(self, request: aiohttp.ClientRequest, handler) -> aiohttp.ClientResponse:  # type: ignore[no-untyped-def]
+        value = request.headers.get("Authorization")
+        self._sent.append(None if value is None else value.encode("utf-8").decode("latin-1"))  # the octets sent
+        return await handler(request)
+
+    @staticmethod
+    async def _get(session: aiohttp.ClientSession, url: str) -> int:
+        async with session.get(url) as response:
+            await response.read()
+            return response.status
+
+    def get(self, url: str) -> Result:
+        self._sent = []
+        status = self._loop.run_until_complete(self._get(self.session, url))
+        return Result(status, list(self._sent))
+
+    def get_status(self, url: str) -> int:
+        return self._loop.run_until_complete(self._get(self._lean, url))
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self.session.close())
+        self._loop.run_until_complete(self._lean.close())
+        self._loop.close()
+
+
 @dataclass(frozen=True)
 class Contender:
     key: str
     label: str
-    library: str  # "requests" or "httpx": which no-auth baseline it is compared with
+    library: str  # "requests", "httpx" or "aiohttp": which no-auth baseline it is compared with
     version: str
     schemes: FrozenSet[str]  # what it can answer
     make_auth: Callable[[str, str, str], object]  # (user, password, scheme) -> auth object
@@ -117,6 +166,8 @@ class Contender:
         auth = self.make_auth(user, password, scheme)
         if self.library == "httpx":
             return HttpxClient(auth, transport)  # type: ignore[arg-type]
+        if self.library == "aiohttp":
+            return AiohttpClient(auth)
         return RequestsClient(auth, transport)  # type: ignore[arg-type]
 
 
@@ -132,6 +183,13 @@ GUESS = Contender("guess", "requests-toolbelt GuessAuth", "requests", requests_t
                   frozenset({DIGEST, BASIC}), lambda u, p, s: GuessAuth(u, p))
 HTTPX_DIGEST = Contender("httpx", "httpx DigestAuth", "httpx", _httpx_version(),
                          frozenset({DIGEST}), lambda u, p, s: httpx.DigestAuth(u, p))
+OURS_HTTPX = Contender("ours-httpx", "requests-challenge httpx ChallengeAuth", "httpx", requests_challenge.__version__,
+                       frozenset({DIGEST, BASIC}), lambda u, p, s: HttpxChallengeAuth(u, p))
+AIOHTTP_DIGEST = Contender("aiohttp", "aiohttp DigestAuthMiddleware", "aiohttp", aiohttp.__version__,
+                           frozenset({DIGEST}), lambda u, p, s: aiohttp.DigestAuthMiddleware(u, p))
+OURS_AIOHTTP = Contender("ours-aiohttp", "requests-challenge aiohttp ChallengeMiddleware", "aiohttp",
+                         requests_challenge.__version__, frozenset({DIGEST, BASIC}),
+                         lambda u, p, s: ChallengeMiddleware(u, p))
 # References for Basic: they send credentials on every request without being asked.
 REQUESTS_BASIC = Contender("requests-basic", "requests HTTPBasicAuth (pre-emptive)", "requests", requests.__version__,
                            frozenset({BASIC}), lambda u, p, s: HTTPBasicAuth(u, p), preemptive_only=True)
@@ -141,9 +199,13 @@ HTTPX_BASIC = Contender("httpx-basic", "httpx BasicAuth (pre-emptive)", "httpx",
 REQUESTS_NONE = Contender("requests-none", "requests, no auth", "requests", requests.__version__,
                           frozenset(), lambda u, p, s: None)
 HTTPX_NONE = Contender("httpx-none", "httpx, no auth", "httpx", _httpx_version(), frozenset(), lambda u, p, s: None)
+AIOHTTP_NONE = Contender("aiohttp-none", "aiohttp, no auth", "aiohttp", aiohttp.__version__, frozenset(),
+                         lambda u, p, s: None)
+NO_AUTH = {"requests": REQUESTS_NONE, "httpx": HTTPX_NONE, "aiohttp": AIOHTTP_NONE}  # baseline per library
 
-CHALLENGE_DRIVEN = (OURS, REQUESTS_DIGEST, GUESS, HTTPX_DIGEST)
-ALL = (OURS, REQUESTS_DIGEST, GUESS, HTTPX_DIGEST, REQUESTS_BASIC, HTTPX_BASIC, REQUESTS_NONE, HTTPX_NONE)
+CHALLENGE_DRIVEN = (OURS, REQUESTS_DIGEST, GUESS, HTTPX_DIGEST, OURS_HTTPX, AIOHTTP_DIGEST, OURS_AIOHTTP)
+ALL = (OURS, REQUESTS_DIGEST, GUESS, HTTPX_DIGEST, OURS_HTTPX, AIOHTTP_DIGEST, OURS_AIOHTTP, REQUESTS_BASIC,
+       HTTPX_BASIC, REQUESTS_NONE, HTTPX_NONE, AIOHTTP_NONE)
 
 
 def for_scheme(scheme: str) -> List[Contender]:
@@ -234,6 +296,7 @@ def versions() -> Dict[str, str]:
         "urllib3": urllib3.__version__,
         "requests-toolbelt": requests_toolbelt.__version__,
         "httpx": httpx.__version__,
+        "aiohttp": aiohttp.__version__,
         "werkzeug": version("werkzeug"),
         "www-authenticate": version("www-authenticate"),
     }

@@ -16,6 +16,9 @@ Contenders, each the handler a user would pick for Digest:
 * requests  ``requests.auth.HTTPDigestAuth``
 * toolbelt  ``requests_toolbelt.auth.guess.GuessAuth``
 * httpx     ``httpx.DigestAuth`` with an ``httpx.Client``
+* aiohttp   ``aiohttp.DigestAuthMiddleware`` with an ``aiohttp.ClientSession``
+* ours-httpx    ``requests_challenge.httpx.ChallengeAuth`` with an ``httpx.Client``
+* ours-aiohttp  ``requests_challenge.aiohttp.ChallengeMiddleware`` with a ``ClientSession``
 
 Every cell gets a fresh Session/Client and a fresh auth object; every request
 has a timeout; an exception in a cell is that cell's FAIL, never the end of
@@ -44,6 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # this working tree's package and test servers
 
+import asyncio  # noqa: E402
+
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import requests  # noqa: E402
 import requests_toolbelt  # type: ignore[import-untyped]  # noqa: E402
@@ -54,6 +60,8 @@ from requests_toolbelt.auth.guess import GuessAuth  # type: ignore[import-untype
 
 import requests_challenge  # noqa: E402
 from requests_challenge import ChallengeAuth  # noqa: E402
+from requests_challenge.aiohttp import ChallengeMiddleware  # noqa: E402
+from requests_challenge.httpx import ChallengeAuth as HttpxChallengeAuth  # noqa: E402
 from tests.integration import servers as servers_module  # noqa: E402
 from tests.integration.servers import (  # noqa: E402
     USERS,
@@ -67,7 +75,7 @@ from tests.integration.servers import (  # noqa: E402
 )
 
 TIMEOUT = 5.0  # seconds, connect and read, for every request a contender makes
-BUDGET = 95.0  # seconds; cells not started by then are skipped (limit: 2 min)
+BUDGET = 170.0  # seconds; cells not started by then are skipped (limit: 3 min)
 SESSION_REQUESTS = 5
 POST_SIZE = 300 * 1024 + 7
 STRONGEST = "SHA-512-256"  # the strongest algorithm /multi/ offers
@@ -140,6 +148,45 @@ class HttpxClient:
         self.client.close()
 
 
+class AiohttpClient:
+    """One ClientSession with one auth middleware, run on an event loop of its own.
+
+    aiohttp keeps no response of a retry a middleware made, so an inner
+    middleware notes every exchange: the Authorization that went out (aiohttp
+    encodes header text as UTF-8) and the challenges that came back."""
+
+    def __init__(self, middleware: object):
+        self.loop = asyncio.new_event_loop()
+        self.exchanges: List[Tuple[Optional[bytes], List[str]]] = []
+
+        async def make() -> aiohttp.ClientSession:
+            return aiohttp.ClientSession(middlewares=(middleware, self._note), trust_env=False,  # type: ignore[arg-type]
+                                         timeout=aiohttp.ClientTimeout(total=TIMEOUT))
+
+        self.session = self.loop.run_until_complete(make())
+
+    async def _note(self, request: aiohttp.ClientRequest, handler) -> aiohttp.ClientResponse:  # type: ignore[no-untyped-def]
+        sent = request.headers.get("Authorization")
+        response = await handler(request)
+        self.exchanges.append((None if sent is None else sent.encode("utf-8"),
+                               response.headers.getall("WWW-Authenticate", [])))
+        return response
+
+    def request(self, method: str, url: str, body: Optional[IO[bytes]] = None) -> Reply:
+        self.exchanges = []
+
+        async def go() -> Tuple[int, bytes]:
+            async with self.session.request(method, url, data=body) as r:
+                return r.status, await r.read()
+
+        status, content = self.loop.run_until_complete(go())
+        return Reply(status, content, [e[0] for e in self.exchanges], [e[1] for e in self.exchanges])
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.session.close())
+        self.loop.close()
+
+
 def _raw_header(raw: Sequence[Tuple[bytes, bytes]], name: bytes) -> Optional[bytes]:
     for key, value in raw:
         if key.lower() == name:
@@ -154,7 +201,7 @@ class Contender:
     short: str  # column header of the RST table
     version: str
     schemes: Tuple[str, ...]  # schemes its handler can answer
-    make: Callable[[str, str], "RequestsClient | HttpxClient"]
+    make: Callable[[str, str], "RequestsClient | HttpxClient | AiohttpClient"]
 
 
 CONTENDERS = [
@@ -177,6 +224,21 @@ CONTENDERS = [
         "httpx", "httpx.DigestAuth (httpx.Client)", "httpx.DigestAuth",
         f"httpx {httpx.__version__}", ("digest",),
         lambda u, p: HttpxClient(httpx.DigestAuth(u, p)),
+    ),
+    Contender(
+        "aiohttp", "aiohttp.DigestAuthMiddleware (aiohttp.ClientSession)", "aiohttp Digest",
+        f"aiohttp {aiohttp.__version__}", ("digest",),
+        lambda u, p: AiohttpClient(aiohttp.DigestAuthMiddleware(u, p)),
+    ),
+    Contender(
+        "ours-httpx", "requests_challenge.httpx.ChallengeAuth (httpx.Client)", "ours, httpx",
+        f"requests-challenge {requests_challenge.__version__}, httpx {httpx.__version__}", ("digest", "basic"),
+        lambda u, p: HttpxClient(HttpxChallengeAuth(u, p)),
+    ),
+    Contender(
+        "ours-aio", "requests_challenge.aiohttp.ChallengeMiddleware (aiohttp.ClientSession)", "ours, aiohttp",
+        f"requests-challenge {requests_challenge.__version__}, aiohttp {aiohttp.__version__}", ("digest", "basic"),
+        lambda u, p: AiohttpClient(ChallengeMiddleware(u, p)),
     ),
 ]
 
@@ -264,7 +326,7 @@ class Case:
     title: str
     server: str  # "lighttpd" or "apache": the Env attribute it talks to
     scheme: str  # "digest" or "basic": which handler the case needs
-    run: Callable[[Env, "RequestsClient | HttpxClient", str, str], Cell]
+    run: Callable[[Env, "RequestsClient | HttpxClient | AiohttpClient", str, str], Cell]
 
 
 def _statuses(server: ServerProcess, mark: int) -> List[int]:
@@ -549,7 +611,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     apache_v = command_output([find_program("apache2") or "apache2", "-v"]).splitlines()
     print(f"  apache2:  {'; '.join(l.strip() for l in apache_v)}")
     for c in CONTENDERS:
-        extra = f", working tree {tree_version()}" if c.key == "ours" else ""
+        extra = f", working tree {tree_version()}" if c.key.startswith("ours") else ""
         print(f"  {c.key:<9} {c.handler}  [{c.version}{extra}]")
 
     workdir = Path(tempfile.mkdtemp(prefix="interop-matrix-"))

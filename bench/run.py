@@ -6,14 +6,18 @@
     python bench/hotpath.py        # cProfile of ChallengeAuth's per-request path
 
 Contenders: requests-challenge's ChallengeAuth, requests' HTTPDigestAuth,
-requests-toolbelt's GuessAuth, httpx's DigestAuth (plus pre-emptive Basic
-references and no-auth baselines). Measured against lighttpd, started here on
+requests-toolbelt's GuessAuth, httpx's DigestAuth, requests-challenge's httpx
+ChallengeAuth, aiohttp's DigestAuthMiddleware and requests-challenge's aiohttp
+ChallengeMiddleware (plus pre-emptive Basic references and a no-auth baseline
+per library: each contender's throughput ratio and CPU are against its own
+library without auth). Measured against lighttpd, started here on
 127.0.0.1 with keep-alive (its access log counts the exchanges), or, where
 lighttpd is absent, against the embedded ChallengeServer in a child process.
 
   1. exchanges for N sequential requests (Digest SHA-256, Basic); limit N+1
   2. the same from 8 threads sharing one Session and auth object: exchanges,
-     failures, reused (nonce, nc) pairs
+     failures, reused (nonce, nc) pairs (not for aiohttp: a session is one
+     event loop's)
   3. throughput with Digest SHA-256 divided by throughput without auth
   4. parse speed of the challenge header, against werkzeug, requests and
      www-authenticate, and its growth with size up to 64 KiB
@@ -35,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-_NEEDED = {"httpx": "httpx", "requests_toolbelt": "requests-toolbelt", "werkzeug": "werkzeug",
+_NEEDED = {"httpx": "httpx", "aiohttp": "aiohttp", "requests_toolbelt": "requests-toolbelt", "werkzeug": "werkzeug",
            "www_authenticate": "www-authenticate"}
 _missing = [dist for module, dist in _NEEDED.items() if importlib.util.find_spec(module) is None]
 if _missing:
