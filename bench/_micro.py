@@ -71,8 +71,11 @@ SHAPES: Dict[str, Tuple[str, Callable[[int], str]]] = {
     "commas": ("typical + '=,=,…'", lambda n: TYPICAL + ", " + "=," * ((n - len(TYPICAL) - 2) // 2)),
     "escapes": ("unterminated quoted '\\\"\\\"…'", lambda n: 'Digest realm="' + '\\"' * ((n - 14) // 2)),
     "quotes": ("'realm=\"a\"a\"a…' (quote soup)", lambda n: "Digest realm=" + '"a' * ((n - 13) // 2)),
+    # The hardening audit's shapes; bench/hostile_headers.py times these and more, ours only.
+    "pairs": ("quoted-pairs 'realm=\"\\\"\\\"…\"'", lambda n: 'Digest realm="' + '\\"' * ((n - 15) // 2) + '"'),
+    "duplicates": ("duplicate params 'a=1, a=1, …'", lambda n: "Digest " + "a=1, " * ((n - 7) // 5)),
 }
-HOSTILE = ("schemes", "commas", "escapes", "quotes")
+HOSTILE = ("schemes", "commas", "escapes", "quotes", "pairs", "duplicates")
 SIZES_KIB = (1, 4, 16, 64)
 
 _DIGEST_PREFIX = re.compile(r"digest ", flags=re.IGNORECASE)

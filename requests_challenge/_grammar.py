@@ -12,10 +12,13 @@ Challenges and their parameters share one comma-separated list, so an element is
 a new challenge when it starts with a token followed by whitespace or a comma,
 and a parameter of the current one when the token is followed by "=".
 
-The scanner is hand-written and linear: it only ever moves forward, and the few
-regular expressions it uses are single character-class runs anchored at the
-current position, which cannot backtrack (urllib's challenge regex could:
-CVE-2020-8492).
+The scanner is hand-written and linear: it only ever moves forward, and the
+regular expressions it uses are anchored at the current position and built so
+that each character can be matched in one way only (runs of character classes,
+each disjoint from what may follow it), so they cannot backtrack (urllib's
+challenge regex could: CVE-2020-8492). Runs of well-formed parameters are read
+with one match per element; any other element goes through the scanner, which
+reads it once more at most; recovery stops after 64 errors or 128 challenges.
 
 Lenient where real servers need it:
   - no space after commas, empty list elements, CR/LF/HTAB of folded lines as
@@ -48,31 +51,62 @@ __all__ = [
 
 HeaderValue = Union[str, bytes, Iterable[Union[str, bytes]]]
 
-# RFC 9110 §5.6.2: tchar; token68 adds "/" (and trailing "="), which is not a tchar.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_TOKEN68_BODY = re.compile(r"[A-Za-z0-9\-._~+/]+")
-# The start of an auth-param element, token BWS "=" BWS: adjacent runs of disjoint
-# character classes around a literal, so a match is found without backtracking.
-_PARAM_HEAD = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t\r\n]*=[ \t\r\n]*")
-_TOKEN_OR_TOKEN68 = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z/]+")
-_EQUALS = re.compile(r"=+")
-# RFC 9110 §5.6.3: OWS = *( SP / HTAB ); CR and LF too, left over from obs-fold.
-_OWS = re.compile(r"[ \t\r\n]*")
+# Every pattern below is a chain of character-class runs and literals in which
+# each character has exactly one way to be matched: a run's class is disjoint from
+# whatever may follow it, alternatives differ in their first character (or, for
+# the empty one that ends _PARAM_ELEMENT_OR_STOP, match only where the others do
+# not), and a backslash always starts a two-character pair that no run contains.
+# So a match reads each character once, and a failed attempt only retreats over
+# what it read without ever finding a second way to match: none of them can
+# backtrack into super-linear time (urllib's challenge regex could: CVE-2020-8492).
+_TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"  # RFC 9110 §5.6.2; ASCII only, so no case folding
+_WS = r" \t\r\n"  # OWS = *( SP / HTAB ) (§5.6.3); CR and LF too, left over from obs-fold
+_CTL = r"\x00-\x08\x0a-\x1f\x7f"  # control characters but HTAB
+# quoted-string body (§5.6.4): qdtext runs, each quoted-pair a backslash and one
+# HTAB, SP, VCHAR or obs-text. It stops before the closing '"', if any.
+_QUOTED_BODY_RE = rf'[^"\\{_CTL}]*(?:\\[^{_CTL}][^"\\{_CTL}]*)*'
 # A lenient unquoted value: anything visible but the list and quote delimiters.
-_BARE_VALUE = re.compile(r"[^\x00-\x20\x7f\",\\]+")
-# The body of a quoted string, qdtext and quoted-pair units (HTAB, SP, VCHAR,
-# obs-text). The run ends the pattern, so it is the longest match and never
-# backtracks; no unit ends in an unescaped '"'.
-_QUOTED_BODY = re.compile(r"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*")
-_QDTEXT = re.compile(r"[^\"\\\x00-\x08\x0a-\x1f\x7f]*")
-_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
-_ANY_QUOTED_BODY = re.compile(r"(?:[^\"\\]|\\.)*", re.DOTALL)  # for error recovery only
+_BARE_CHAR = r'[^\x00-\x20\x7f",\\]'
+
+
+def _param_element_re(group: str) -> str:
+    """One well-formed auth-param element and the list delimiters after it:
+    token BWS "=" BWS ( quoted-string / bare value ) OWS ( "," *( OWS / "," ) / end ).
+
+    ``group`` is "(" to capture the name, the quoted body and the bare value (in
+    that order, one of the last two unset), or "(?:" not to.
+    """
+    return (
+        rf'{group}[{_TCHAR}]+)[{_WS}]*=[{_WS}]*(?:"{group}{_QUOTED_BODY_RE})"|{group}{_BARE_CHAR}*))'
+        rf'[{_WS}]*(?:,[{_WS},]*|\Z)'
+    )
+
+
+_TOKEN = re.compile(rf"[{_TCHAR}]+")
+# token68 adds "/" (and trailing "="), which is not a tchar.
+_TOKEN68_BODY = re.compile(r"[A-Za-z0-9\-._~+/]+")
+# The start of an auth-param element, token BWS "=" BWS.
+_PARAM_HEAD = re.compile(rf"([{_TCHAR}]+)[{_WS}]*=[{_WS}]*")
+_TOKEN_OR_TOKEN68 = re.compile(rf"[{_TCHAR}/]+")
+_EQUALS = re.compile(r"=+")
+_OWS = re.compile(rf"[{_WS}]*")
+_BARE_VALUE = re.compile(f"{_BARE_CHAR}+")
+_QUOTED_BODY = re.compile(_QUOTED_BODY_RE)
 # Whitespace and empty list elements between elements (RFC 9110 §5.6.1).
-_GAP = re.compile(r"[ \t\r\n,]*")
+_GAP = re.compile(rf"[{_WS},]*")
+# Runs of well-formed auth-params are read by one match per element (names and
+# values in groups 1-3; the empty alternative matches where an element is not
+# well-formed, so that finditer stops there instead of searching ahead), and
+# skipped by one match in all when their challenge is already dropped; anything
+# else goes through the scanner, element by element.
+_PARAM_ELEMENT_OR_STOP = re.compile(_param_element_re("(") + "|")
+_PARAM_ELEMENTS = re.compile(f"(?:{_param_element_re('(?:')})*")
+# Error recovery: any quoted body (control characters too), up to its closing
+# quote or the end; and everything up to and past the next comma outside quotes.
+_ANY_QUOTED_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+_SKIP_ELEMENT = re.compile(r'[^",]*(?:"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)[^",]*)*,?', re.DOTALL)
 # Schemes whose challenges are always auth-params, never token68 (RFC 7616, 7617).
 _PARAM_ONLY_SCHEMES = frozenset({"basic", "digest"})
-# Error recovery: skip to the next list delimiter that is outside quotes.
-_SKIP = re.compile(r"[^\",]*")
 # Error recovery gives up after this many malformed elements (a 1 MiB header of
 # "=," would otherwise take seconds); the challenges read before are kept.
 _MAX_ERRORS = 64
@@ -141,16 +175,16 @@ class _Scanner:
     def quoted_string(self) -> str:
         """Read a quoted-string whose opening quote is at ``pos``; unescape it."""
         start = self.pos
-        body = _QDTEXT.match(self.text, start + 1)  # the common case: no quoted-pair
-        if self.text.startswith("\\", body.end()):  # type: ignore[union-attr]
-            body = _QUOTED_BODY.match(self.text, start + 1)
+        body = _QUOTED_BODY.match(self.text, start + 1)
         end = body.end()  # type: ignore[union-attr]
         if self.text.startswith('"', end):
             self.pos = end + 1
             value = body.group()  # type: ignore[union-attr]
-            return _QUOTED_PAIR.sub(r"\1", value) if "\\" in value else value
+            return _unescape(value) if "\\" in value else value
         if end >= self.end or (self.text[end] == "\\" and end + 1 >= self.end):
-            raise ChallengeParseError("unterminated quoted string", start)  # or a lone "\" at the end
+            # (or ends in a lone "\"): nothing after it to recover, so resume at the end.
+            self.pos = self.end
+            raise ChallengeParseError("unterminated quoted string", start)
         # Report the control character, but resume after this string's closing
         # quote, so recovery does not read the rest of the header out of phase.
         error = ChallengeParseError(
@@ -179,16 +213,7 @@ class _Scanner:
 
     def skip_element(self) -> None:
         """Recover from an error: skip past the next comma outside quotes."""
-        text, pos, end = self.text, self.pos, self.end
-        while pos < end:
-            pos = _SKIP.match(text, pos).end()  # type: ignore[union-attr]
-            if pos >= end:
-                break
-            if text[pos] == ",":
-                pos += 1
-                break
-            pos = _ANY_QUOTED_BODY.match(text, pos + 1).end() + 1  # type: ignore[union-attr]
-        self.pos = min(pos, end)
+        self.pos = _SKIP_ELEMENT.match(self.text, self.pos).end()  # type: ignore[union-attr]
 
     def next_is_auth_param(self) -> bool:
         """Look ahead, without consuming, for ``, token BWS =`` (empty elements allowed)."""
@@ -203,10 +228,44 @@ class _Scanner:
             self.pos = saved
 
 
+def _unescape(body: str) -> str:
+    """Undo the quoted-pairs of a quoted-string body that `_QUOTED_BODY` matched.
+
+    Three C-level passes instead of a regex substitution, whose template costs
+    microseconds per pair: each "\\\\" pair (read left to right, as the pairs
+    are) becomes a NUL, which such a body cannot contain; every backslash left
+    starts a pair and is dropped; the NULs become backslashes.
+    """
+    return body.replace("\\\\", "\0").replace("\\", "").replace("\0", "\\")
+
+
+def _read_params(text: str, pos: int, params: Dict[str, str], broken: bool) -> int:
+    """Read the well-formed auth-param elements at ``pos`` into ``params``; return where they stop.
+
+    The scanner takes over at the returned position: at the first element that is
+    not well-formed, or that names a parameter twice (so that it reports it). The
+    parameters of a dropped (``broken``) challenge are only skipped.
+    """
+    if broken:
+        return _PARAM_ELEMENTS.match(text, pos).end()  # type: ignore[union-attr]
+    for match in _PARAM_ELEMENT_OR_STOP.finditer(text, pos):
+        name, quoted, bare = match.groups()
+        if name is None:  # the empty alternative: not an element (or the end)
+            return match.start()
+        key = name.lower()
+        if key in params:
+            return match.start()
+        if quoted is None:
+            params[key] = bare
+        else:
+            params[key] = _unescape(quoted) if "\\" in quoted else quoted
+    return len(text)  # not reached: the empty alternative matches at the end
+
+
 def _join(value: HeaderValue) -> str:
     """Several header lines mean the same as one line joined by commas (RFC 9110 §5.3)."""
     if isinstance(value, str):
-        return value
+        return _octets_only(value)
     if isinstance(value, bytes):
         return value.decode("latin-1")
     try:
@@ -215,7 +274,20 @@ def _join(value: HeaderValue) -> str:
         raise ChallengeParseError(f"expected a header value, got {type(value).__name__}") from None
     if not all(isinstance(p, str) for p in parts):
         raise ChallengeParseError("expected header values as str or bytes")
-    return ", ".join(parts)
+    return _octets_only(", ".join(parts))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _octets_only(text: str) -> str:
+    """Header text is octets (one character each, or UTF-8 for wider text): a lone
+    surrogate is neither, and nothing computed from it could be sent."""
+    if not text.isascii():
+        found = _SURROGATE.search(text)
+        if found is not None:
+            raise ChallengeParseError("a lone surrogate, which no header can carry", found.start())
+    return text
 
 
 def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
@@ -246,6 +318,9 @@ def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
                 # auth-param of the current challenge: token BWS "=" BWS value.
                 if current is None:
                     raise ChallengeParseError("parameter before any auth-scheme", element_start)
+                scan.pos = _read_params(text, element_start, current, broken)
+                if scan.pos > element_start:
+                    continue
                 scan.pos = head.end()
                 _add_param(current, head.group(1), scan.value(), element_start, broken)
                 scan.end_of_element()
@@ -268,6 +343,9 @@ def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
             head = _PARAM_HEAD.match(text, body_start)
             if head is not None and text[head.end():head.end() + 1] not in (",", "=", ""):
                 # Unambiguously an auth-param: a value follows the "=".
+                scan.pos = _read_params(text, body_start, current, False)
+                if scan.pos > body_start:
+                    continue
                 scan.pos = head.end()
                 _add_param(current, head.group(1), scan.value(), body_start, broken)
                 scan.end_of_element()
@@ -334,7 +412,11 @@ def parse_challenges(value: HeaderValue) -> List[Challenge]:
 
 def parse_challenges_lenient(value: HeaderValue) -> Tuple[List[Challenge], List[ChallengeParseError]]:
     """Like `parse_challenges`, but hands back the errors instead of raising."""
-    return _parse(_join(value))
+    try:
+        text = _join(value)
+    except ChallengeParseError as exc:  # not header text at all: nothing to keep
+        return [], [exc]
+    return _parse(text)
 
 
 def parse_auth_params(value: HeaderValue) -> Dict[str, str]:
@@ -351,6 +433,10 @@ def parse_auth_params(value: HeaderValue) -> Dict[str, str]:
         if scan.pos >= scan.end:
             return params
         start = scan.pos
+        scan.pos = _read_params(text, start, params, False)  # well-formed elements at once
+        if scan.pos > start:
+            continue
+        # This element is not well-formed, or names a parameter twice: say why.
         name = scan.take(_TOKEN)
         if not name:
             raise scan.error(f"expected a parameter name, found {scan.peek()!r}")

@@ -1,9 +1,10 @@
 """The RFC 9110 §11 challenge grammar, as real servers write it."""
 
-import time
+import re
+import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from requests_challenge._grammar import (
@@ -303,6 +304,34 @@ def test_control_character_after_a_bare_value_is_an_error():
         parse_challenges("Basic realm=a\x01b")
 
 
+# Letters that only case-fold to ASCII: "\u017f".upper() == "S" (LONG S), "\u212a".lower()
+# == "k" (KELVIN SIGN), "\u0131".upper() == "I" (DOTLESS I), "\xdf".upper() == "SS" (SHARP
+# S, a latin-1 octet). Tokens are ASCII (RFC 9110 §5.6.2), so none of them is a tchar and
+# no lower() or upper() of a name can turn a non-token into a token.
+NON_ASCII_NAMES = [
+    ('Ba\u017fic realm="r"', "ba\u017fic=x"),
+    ('\u212aerberos realm="r"', "\u212aey=x"),
+    ('Digest realm="r", nonce="n", algor\u0131thm=MD5', "algor\u0131thm=MD5"),
+    ('Ba\xdfic realm="r"', "qop=auth, \xdf=x"),
+]
+
+
+@pytest.mark.parametrize("header, auth_info", NON_ASCII_NAMES, ids=ascii)
+def test_scheme_and_parameter_names_are_ascii_tokens(header, auth_info):
+    challenges, errors = parse_challenges_lenient(header)
+    assert challenges == [] and errors
+    with pytest.raises(ChallengeParseError, match="expected"):
+        parse_auth_params(auth_info)
+
+
+def test_non_ascii_values_are_kept_as_they_are():
+    # Values are header text, not tokens: obs-text stays, un-folded, for the scheme code to judge.
+    assert parse_challenges('Digest realm="r", nonce="n", algorithm=MD5-se\xdf') == [
+        C("Digest", {"realm": "r", "nonce": "n", "algorithm": "MD5-se\xdf"})
+    ]
+    assert parse_auth_params("qop=\u212a") == {"qop": "\u212a"}
+
+
 def test_htab_is_allowed_in_quoted_strings():
     assert parse_challenges('Basic realm="a\tb"') == [C("Basic", {"realm": "a\tb"})]
 
@@ -377,61 +406,190 @@ def test_non_header_values_raise_challenge_parse_error():
 
 
 # --- linear time -------------------------------------------------------------------
+#
+# Nothing here reads a clock (a loaded machine must not fail the suite): the parser's
+# work is counted instead, in lines of _grammar.py run and characters spanned by its
+# regex matches, which a parser gone quadratic multiplies by 16 when the header grows
+# 4 times. `python bench/hostile_headers.py` prints the time.
 
+KIB = 1 << 10
 MIB = 1 << 20
 
+
+def _fill(head, unit, tail=""):
+    """A header of ``size`` characters at most: ``head``, as many ``unit`` as fit, ``tail``."""
+    return lambda size: head + unit * max(0, (size - len(head) - len(tail)) // len(unit)) + tail
+
+
+def _numbered(head, unit):
+    """``head`` then ``unit(0)``, ``unit(1)``, ... as many as fit in ``size`` characters."""
+    def make(size):
+        parts, length, i = [head], len(head), 0
+        while length + len(unit(i)) <= size:
+            parts.append(unit(i))
+            length += len(unit(i))
+            i += 1
+        return "".join(parts)
+    return make
+
+
+def _outcome(function, header):
+    """What a header parses to, in short: (challenges, params, errors, first error's reason)."""
+    if function is parse_auth_params:
+        try:
+            return (None, len(parse_auth_params(header)), 0, None)
+        except ChallengeParseError as exc:
+            return (None, 0, 1, exc.reason)
+    challenges, errors = parse_challenges_lenient(header)
+    params = sum(len(c.params) for c in challenges)
+    return (len(challenges), params, len(errors), errors[0].reason if errors else None)
+
+
+LENIENT, STRICT = parse_challenges_lenient, parse_auth_params
+EVERY = "one param per element"  # as many params as the header has "="
+NO_SCHEME = "expected a scheme or parameter name, found "
+TOO_MANY = "more than 128 challenges, the rest ignored"
+
+# name: (function, make(size), what 1 MiB of it parses to, as _outcome says)
 HOSTILE = {
-    "params": "Digest " + "a=" * (MIB // 2),
-    "quotes": '"' * MIB,
-    "backslashes": "\\" * MIB,
-    "commas": ", " * (MIB // 2),
-    "words": "a " * (MIB // 2),
-    "unterminated quote": 'Digest realm="' + "x" * MIB,
-    "escaped quotes": 'Digest realm="' + '\\"' * (MIB // 2),
-    "escaped backslashes": 'Digest realm="' + "\\\\" * (MIB // 2) + '\\',
-    "quote after backslashes": 'Basic realm="a", ' + '\\"' * (MIB // 2),
-    "empty params": "Bearer " + "a=, " * (MIB // 4),
-    "equals and commas": "=," * (MIB // 2),
-    "params before a scheme": "a=," * (MIB // 3),
-    "missing commas": "Digest " + "a=b c, " * (MIB // 7),
-    "bad schemes": 'Basic realm="a", ' + 'x"y", ' * (MIB // 6),
-    "duplicates": "Digest " + "a=1, " * (MIB // 5),
-    "control characters": 'Digest realm="\x01' * (MIB // 16),
-    "lone quote in params": 'Digest a="' + ', b="' * (MIB // 5),
+    "params": (LENIENT, _fill("Digest ", "a="), (1, 1, 0, None)),
+    "quotes": (LENIENT, _fill("", '"'), (0, 0, 1, NO_SCHEME + "'\"'")),
+    "backslashes": (LENIENT, _fill("", "\\"), (0, 0, 1, NO_SCHEME + "'\\\\'")),
+    "commas": (LENIENT, _fill("", ", "), (0, 0, 0, None)),
+    "words": (LENIENT, _fill("", "a "), (0, 0, 1, "expected '=' after parameter name 'a'")),
+    "unterminated quote": (LENIENT, _fill('Digest realm="', "x"), (0, 0, 1, "unterminated quoted string")),
+    "escaped quotes": (LENIENT, _fill('Digest realm="', '\\"'), (0, 0, 1, "unterminated quoted string")),
+    "escaped backslashes": (LENIENT, _fill('Digest realm="', "\\\\", "\\"), (0, 0, 1, "unterminated quoted string")),
+    "quote after backslashes": (LENIENT, _fill('Basic realm="a", ', '\\"'), (0, 0, 1, NO_SCHEME + "'\\\\'")),
+    "quoted pairs": (LENIENT, _fill('Digest realm="', '\\"', '"'), (1, 1, 0, None)),
+    "quote soup": (LENIENT, _fill("Digest realm=", '"a'), (0, 0, 1, "expected ',' between list elements, found 'a'")),
+    "empty params": (LENIENT, _fill("Bearer ", "a=, "), (0, 0, 1, "parameter 'a' given twice")),
+    "equals and commas": (LENIENT, _fill("", "=,"), (0, 0, 64, NO_SCHEME + "'='")),
+    "params before a scheme": (LENIENT, _fill("", "a=,"), (0, 0, 64, "parameter before any auth-scheme")),
+    "missing commas": (LENIENT, _fill("Digest ", "a=b c, "),
+                       (0, 0, 64, "expected ',' between list elements, found 'c'")),
+    "bad schemes": (LENIENT, _fill('Basic realm="a", ', 'x"y", '), (0, 0, 64, "invalid auth-scheme 'x'")),
+    "duplicates": (LENIENT, _fill("Digest ", "a=1, "), (0, 0, 1, "parameter 'a' given twice")),
+    "control characters": (LENIENT, _fill("", 'Digest realm="\x01'),
+                           (0, 0, 1, "control character '\\x01' in quoted string")),
+    "lone quote in params": (LENIENT, _fill('Digest a="', ', b="'), (0, 0, 1, "parameter 'b' given twice")),
+    "many schemes": (LENIENT, _fill("", "A, "), (128, 0, 1, TOO_MANY)),
+    "many token68 or empty params": (LENIENT, _fill("", "a a=, "), (128, 0, 1, TOO_MANY)),
+    "many token68 before a lookahead": (LENIENT, _fill("", "Negotiate a=, "), (128, 0, 1, TOO_MANY)),
+    "many distinct params": (LENIENT, _numbered("Digest ", lambda i: f"a{i}=b, "), (1, EVERY, 0, None)),
+    "many distinct quoted params": (LENIENT, _numbered("Digest ", lambda i: f'a{i}="\\"", '), (1, EVERY, 0, None)),
+    "Authentication-Info quoted pairs": (STRICT, _fill('rspauth="', "\\x", '"'), (None, 1, 0, None)),
+    "Authentication-Info escaped quotes": (STRICT, _fill('nextnonce="', '\\"', '"'), (None, 1, 0, None)),
+    "Authentication-Info duplicates": (STRICT, _fill("", "a=1, "), (None, 0, 1, "parameter 'a' given twice")),
+    "Authentication-Info distinct params": (STRICT, _numbered("", lambda i: f"a{i}=b, "), (None, EVERY, 0, None)),
 }
 
 
-# Valid shapes with one tiny challenge per few bytes cost most per byte (about
-# 0.7 s per MiB on a slow machine); a quarter MiB still shows any super-linearity.
-QUARTER = MIB // 4
-HOSTILE.update({
-    "many schemes": "A, " * (QUARTER // 3),
-    "many token68 or empty params": "a a=, " * (QUARTER // 6),
-    "many token68 before a lookahead": "Negotiate a=, " * (QUARTER // 14),
-    "many distinct params": "Digest " + "".join(f"a{i}=b, " for i in range(QUARTER // 8)),
-})
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_megabyte_parses_to_what_it_should(name):
+    function, make, expected = HOSTILE[name]
+    header = make(MIB)
+    if expected[1] == EVERY:
+        expected = (expected[0], header.count("="), *expected[2:])
+    assert _outcome(function, header) == expected
 
 
-@pytest.mark.parametrize("header", HOSTILE.values(), ids=HOSTILE.keys())
-def test_hostile_megabyte_parses_or_fails_in_well_under_a_second(header):
-    # A safety bound against super-linear behaviour, not a benchmark.
-    start = time.perf_counter()
-    try:
-        result = parse_challenges(header)
-    except ChallengeParseError:
-        pass
-    else:
-        assert isinstance(result, list)
-    assert time.perf_counter() - start < 1.0
+def test_long_quoted_pairs_are_unescaped_whole():
+    n = 10_000
+    assert parse_challenges('Digest realm="' + '\\"' * n + '\\\\' * n + '\\x' * n + '"') == [
+        C("Digest", {"realm": '"' * n + "\\" * n + "x" * n})
+    ]
+    assert parse_auth_params('rspauth="' + '\\x' * n + '", nc=1') == {"rspauth": "x" * n, "nc": "1"}
+
+
+class _Tally:
+    """Work done by _grammar.py: lines of it run, and characters its regex matches span."""
+
+    def __init__(self):
+        self.lines = 0
+        self.chars = 0
+
+
+class _CountedPattern:
+    """A compiled pattern standing in for one of _grammar's, counting what its matches span."""
+
+    def __init__(self, pattern, tally):
+        self._pattern = pattern
+        self._tally = tally
+
+    def _counted(self, match):
+        if match is not None:
+            self._tally.chars += match.end() - match.start()
+        return match
+
+    def match(self, *args):
+        return self._counted(self._pattern.match(*args))
+
+    def fullmatch(self, *args):
+        return self._counted(self._pattern.fullmatch(*args))
+
+    def finditer(self, *args):
+        for match in self._pattern.finditer(*args):
+            yield self._counted(match)
+
+
+def _work(monkeypatch, function, header):
+    """(lines of _grammar.py run, characters spanned by its regex matches) parsing ``header``."""
+    import requests_challenge._grammar as grammar
+
+    tally = _Tally()
+    with monkeypatch.context() as patch:
+        for name, value in vars(grammar).items():
+            if isinstance(value, re.Pattern):
+                patch.setattr(grammar, name, _CountedPattern(value, tally))
+
+        def count_lines(frame, event, arg):
+            if event == "line":
+                tally.lines += 1
+            return count_lines
+
+        def in_grammar(frame, event, arg):
+            return count_lines if frame.f_code.co_filename == grammar.__file__ else None
+
+        previous = sys.gettrace()
+        sys.settrace(in_grammar)
+        try:
+            _outcome(function, header)
+        finally:
+            sys.settrace(previous)
+    return tally.lines, tally.chars
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_parse_work_grows_linearly_with_the_header(monkeypatch, name):
+    function, make, _ = HOSTILE[name]
+    small, large = make(16 * KIB), make(64 * KIB)
+    (small_lines, small_chars), (large_lines, large_chars) = (
+        _work(monkeypatch, function, small), _work(monkeypatch, function, large))
+    # Linear: 4 times the header, at most about 4 times the work (less where a cut-off
+    # stops it); a quadratic parser would do 16 times. Counts, not time: no flakes.
+    assert large_lines <= 4.5 * small_lines
+    assert large_chars <= 4.5 * small_chars
+    # And a bounded amount per character: each is read a few times at most, and a
+    # line of Python runs per character only where elements are a few characters long.
+    assert large_chars <= 4 * len(large)
+    assert large_lines <= 3 * len(large)
+
+
+def test_work_counting_sees_every_regex_and_line(monkeypatch):
+    # The measure itself: a valid header is seen in full, by lines and by matches.
+    header = 'Digest realm="r", nonce="n", ' + "".join(f"p{i}=v, " for i in range(100))
+    lines, chars = _work(monkeypatch, LENIENT, header)
+    assert lines > 100 and chars >= len(header)
+    assert parse_challenges(header)[0].params["p99"] == "v"  # the patterns are back
 
 
 def test_good_challenge_kept_before_a_flood_of_malformed_elements():
     header = "Negotiate abc, " + "=, " * (MIB // 3)
-    start = time.perf_counter()
     challenges, errors = parse_challenges_lenient(header)
-    assert time.perf_counter() - start < 1.0
     assert challenges == [C("Negotiate", token68="abc")]
-    assert errors
+    assert len(errors) == 64  # then recovery gives up
+    assert [e.position for e in errors[:2]] == [15, 18]
 
 
 # --- Authentication-Info -----------------------------------------------------------
@@ -522,41 +680,132 @@ def test_render_then_parse_round_trips_one(c):
     assert parse_challenges(str(c)) == [c]
 
 
-_ALPHABET = st.sampled_from(list(' \t\r\n,="\\/abcDIGESTbasic\x00\x7f\xe9') + ["Digest ", "realm", "nonce"])
+# The liberties real servers take: BWS around "=", OWS and empty elements around
+# commas (obs-fold CR LF too), any case in names, bare tokens for values.
+_OWS_SAMPLES = st.sampled_from(["", " ", "\t", "  ", "\r\n "])
+_SP_SAMPLES = st.sampled_from([" ", "  ", "\t", "\r\n\t"])
+_COMMAS = st.sampled_from([",", ", ", " ,", ",,", ", ,\t", "\r\n ,"])
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.one_of(st.text(), st.lists(_ALPHABET, max_size=40).map("".join)))
+def _render_param(draw, name, value, bare_empty):
+    spelled = draw(st.sampled_from([name, name.upper(), name.capitalize()]))
+    if value and all(ch in _TCHAR for ch in value) and draw(st.booleans()):
+        rendered = value
+    elif value == "" and bare_empty and draw(st.booleans()):
+        rendered = ""
+    else:
+        rendered = quote_string(value)
+    return f"{spelled}{draw(_OWS_SAMPLES)}={draw(_OWS_SAMPLES)}{rendered}{draw(_OWS_SAMPLES)}"
+
+
+def _render_list(draw, elements):
+    return draw(st.sampled_from(["", ", "])) + "".join(e + draw(_COMMAS) for e in elements[:-1]) + (
+        elements[-1] + draw(st.sampled_from(["", ",", " , "])) if elements else "")
+
+
+def _render_challenge(draw, c):
+    if c.token68 is not None:
+        return f"{c.scheme}{draw(_SP_SAMPLES)}{c.token68}"
+    if not c.params:
+        return c.scheme
+    params = [_render_param(draw, name, value, bare_empty=False) for name, value in c.params.items()]
+    return c.scheme + draw(_SP_SAMPLES) + draw(_COMMAS).join(params)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(challenges(), max_size=4), st.data())
+def test_rendered_with_server_liberties_parses_back(cs, data):
+    header = _render_list(data.draw, [_render_challenge(data.draw, c) for c in cs])
+    assert parse_challenges_lenient(header) == (cs, [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(names, values, max_size=6), st.data())
+def test_auth_params_render_then_parse_round_trips(params, data):
+    assert parse_auth_params(", ".join(f"{name}={quote_string(value)}" for name, value in params.items())) == params
+    rendered = [_render_param(data.draw, name, value, bare_empty=True) for name, value in params.items()]
+    assert parse_auth_params(_render_list(data.draw, rendered)) == params
+
+
+_ALPHABET = st.sampled_from(
+    list(' \t\r\n,="\\/abcDIGESTbasic\x00\x01\x7f\xe9') + ["Digest ", "Basic ", "realm", "nonce", "a=", '\\"', "=="]
+)
+_ANY_TEXT = st.one_of(st.text(), st.lists(_ALPHABET, max_size=40).map("".join))
+_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")  # a token in lower case
+
+
+def _valid_value(value):
+    return not any(ch < " " and ch != "\t" or ch == "\x7f" for ch in value)
+
+
+@settings(max_examples=300, deadline=None)
+@example('Digest realm="a", nonce=b, Basic x')
+@example('Basic realm="a" x, Digest realm="b", realm="c"')
+@example("Negotiate abc=, Basic realm=")
+@given(_ANY_TEXT)
 def test_any_text_gives_challenges_or_challenge_parse_error(text):
+    challenges, errors = parse_challenges_lenient(text)
     try:
         result = parse_challenges(text)
     except ChallengeParseError as exc:
-        assert 0 <= exc.position <= len(text)
-        assert exc.reason
+        # Raised only when nothing usable is left, and it is the first problem met.
+        assert challenges == [] and errors
+        assert (exc.position, exc.reason) == (errors[0].position, errors[0].reason)
     else:
-        assert all(isinstance(c, Challenge) for c in result)
-    challenges, errors = parse_challenges_lenient(text)
-    assert all(isinstance(c, Challenge) for c in challenges)
-    assert all(isinstance(e, ChallengeParseError) for e in errors)
+        assert result == challenges
+        assert challenges or not errors
+    positions = [e.position for e in errors]
+    assert positions == sorted(positions) and all(0 <= p <= len(text) for p in positions)
+    assert all(e.reason for e in errors) and len(errors) <= 64 and len(challenges) <= 128
+    for c in challenges:
+        assert re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", c.scheme)
+        assert all(_NAME.fullmatch(name) and _valid_value(value) for name, value in c.params.items())
+        assert c.token68 is None or (not c.params and re.fullmatch(r"[A-Za-z0-9\-._~+/]+=*", c.token68))
+        assert c.scheme in text
+    # What was read renders back to header syntax that reads the same.
+    assert parse_challenges(", ".join(str(c) for c in challenges)) == challenges
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.one_of(st.text(), st.lists(_ALPHABET, max_size=40).map("".join)))
+@settings(max_examples=300, deadline=None)
+@example('nextnonce="a\\"b", qop=auth')
+@example("qop=auth, QOP=auth-int")
+@example('rspauth="abc')
+@given(_ANY_TEXT)
 def test_any_text_gives_auth_params_or_challenge_parse_error(text):
     try:
         result = parse_auth_params(text)
-    except ChallengeParseError:
-        pass
+    except ChallengeParseError as exc:
+        assert 0 <= exc.position <= len(text) and exc.reason
     else:
-        assert all(isinstance(k, str) and isinstance(v, str) for k, v in result.items())
+        assert all(_NAME.fullmatch(name) and _valid_value(value) for name, value in result.items())
+        assert parse_auth_params(", ".join(f"{k}={quote_string(v)}" for k, v in result.items())) == result
 
 
-def test_a_header_of_thousands_of_challenges_keeps_the_first_and_stays_fast():
-    import time
+AUTH_INFO_CASES = [
+    ("", {}),
+    (" , ,\t", {}),
+    ("qop=auth", {"qop": "auth"}),
+    ('QOP = "auth" ,nc=00000001', {"qop": "auth", "nc": "00000001"}),
+    ("nextnonce=", {"nextnonce": ""}),
+    ("nextnonce=,qop=auth", {"nextnonce": "", "qop": "auth"}),
+    ("nextnonce= , qop=auth", {"nextnonce": "", "qop": "auth"}),
+    ("nextnonce==abc=", {"nextnonce": "=abc="}),
+    ('rspauth="a\\"b\\\\c\\d"', {"rspauth": 'a"b\\cd'}),
+    ('rspauth="a,b=c", cnonce="x"', {"rspauth": "a,b=c", "cnonce": "x"}),
+    ("a=1,\r\n b=2", {"a": "1", "b": "2"}),
+    ('a="\t"', {"a": "\t"}),
+    ("a=caf\xe9", {"a": "caf\xe9"}),
+]
 
+
+@pytest.mark.parametrize("value, expected", AUTH_INFO_CASES, ids=[v for v, _ in AUTH_INFO_CASES])
+def test_authentication_info_cases(value, expected):
+    assert parse_auth_params(value) == expected
+
+
+def test_a_header_of_thousands_of_challenges_keeps_the_first():
     header = "A, " * (1 << 19)  # 1.5 MiB of scheme-only challenges
-    started = time.perf_counter()
     challenges, errors = parse_challenges_lenient(header)
-    assert time.perf_counter() - started < 1.0  # a safety bound, not a benchmark
-    assert len(challenges) == 128 and all(c.scheme == "A" for c in challenges)
-    assert "more than 128 challenges" in str(errors[-1])
+    assert challenges == [C("A")] * 128
+    assert len(errors) == 1 and errors[0].reason == "more than 128 challenges, the rest ignored"
+    assert errors[0].position >= 128 * len("A, ")  # somewhere after the 128th

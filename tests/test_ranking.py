@@ -77,7 +77,10 @@ def test_token68_forms_are_skipped():
     basic_token68 = Challenge("Basic", {}, "abc")
     usable, skipped = rank_challenges([negotiate, basic_token68])
     assert usable == []
-    assert skipped == [(negotiate, "Negotiate challenge in token68 form"), (basic_token68, "Basic challenge in token68 form")]
+    assert skipped == [
+        (negotiate, "Negotiate challenge in token68 form"),
+        (basic_token68, "Basic challenge in token68 form"),
+    ]
 
 
 @pytest.mark.parametrize("algorithm", ["SHA3-256", "AKAv1-MD5", "MD4", "SHA-256-sess-x"])
