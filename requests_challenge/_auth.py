@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import weakref
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -36,12 +36,10 @@ from requests.exceptions import RequestException, UnrewindableBodyError
 from requests.models import REDIRECT_STATI
 from requests.utils import requote_uri, select_proxy
 
-from ._basic import basic_authorization
 from ._dialogue import ORIGIN, PROXY, BodyCheck, Dialogue, Done, GiveUp, Party, Reply, RequestTarget, Send
 from ._errors import AuthenticationError, MutualAuthenticationError, UnsendableBody
-from ._netrc import NetrcCredentials
-from ._ranking import allowed_schemes
 from ._schemes import Credentials
+from ._source import CredentialSource
 from ._spaces import Origin, ProtectionSpaces, origin_of
 
 __all__ = ["ChallengeAuth", "AuthenticationError", "MutualAuthenticationError"]
@@ -55,12 +53,11 @@ class _Chain:
     """One ``__call__``'s redirect chain: its origin, the next hop's dialogue, and
     the request whose header was changed for requests to copy."""
 
-    __slots__ = ("origin", "credentials", "answers", "upcoming", "placed", "altered")
+    __slots__ = ("origin", "offer", "upcoming", "placed", "altered")
 
-    def __init__(self, origin: Origin, credentials: Optional[Credentials], answers: bool) -> None:
+    def __init__(self, origin: Origin, offer: Optional[Tuple[Optional[Credentials], FrozenSet[str]]]) -> None:
         self.origin = origin  # credentials go to this origin only
-        self.credentials = credentials  # None: the Kerberos ticket cache
-        self.answers = answers  # False: nothing for this origin (netrc names no entry for it)
+        self.offer = offer  # its credentials and schemes; None: nothing for it (no netrc entry)
         self.upcoming: Optional[Tuple[Dialogue, str, str]] = None  # dialogue, URL, method
         self.placed: Optional[str] = None  # the Authorization we last put on a request to be sent
         self.altered: Optional[Tuple["weakref.ref[requests.PreparedRequest]", Optional[str]]] = None
@@ -106,14 +103,10 @@ class ChallengeAuth(AuthBase):
         preemptive_basic: bool = False,
         basic_encoding: str = "utf-8",
     ) -> None:
-        if (username is None) != (password is None):
-            raise TypeError("give a user name and a password, or neither (Negotiate from the Kerberos ticket cache)")
-        credentials = None
-        if username is not None and password is not None:
-            credentials = Credentials(username, password, basic_encoding)
-        if credentials is None and preemptive_basic:
-            raise TypeError("preemptive_basic needs a user name and password")
-        self._configure(credentials, None, schemes, proxy_auth, preemptive_basic, basic_encoding)
+        source = CredentialSource.given(
+            username, password, schemes=schemes, preemptive_basic=preemptive_basic, basic_encoding=basic_encoding
+        )
+        self._configure(source, proxy_auth)
 
     @classmethod
     def from_netrc(
@@ -130,70 +123,43 @@ class ChallengeAuth(AuthBase):
         file does not name (and no ``default`` entry covers) gets nothing. The file
         is read now: FileNotFoundError when it is missing, netrc.NetrcParseError
         when it is malformed, ValueError for a value no header can carry."""
-        table = NetrcCredentials(file, basic_encoding)
+        source = CredentialSource.from_netrc(
+            file, schemes=schemes, preemptive_basic=preemptive_basic, basic_encoding=basic_encoding
+        )
         auth = cls.__new__(cls)
-        auth._configure(None, table, schemes, proxy_auth, preemptive_basic, basic_encoding)
+        auth._configure(source, proxy_auth)
         return auth
 
-    def _configure(
-        self,
-        credentials: Optional[Credentials],
-        netrc: Optional[NetrcCredentials],
-        schemes: Optional[Iterable[str]],
-        proxy_auth: Optional[Tuple[str, str]],
-        preemptive_basic: bool,
-        basic_encoding: str,
-    ) -> None:
-        self._origin = credentials
-        self._netrc = netrc
-        self._proxy = Credentials.pair(proxy_auth, "proxy_auth", basic_encoding) if proxy_auth is not None else None
-        self._schemes = allowed_schemes(schemes)
-        self._preemptive_basic = preemptive_basic
-        self._basic_encoding = basic_encoding
-        if preemptive_basic:
-            # Fail at construction, not on the first request, for a bad username.
-            for each in (credentials,) if netrc is None else netrc:
-                if each is not None:
-                    basic_authorization(each.username, each.password, basic_encoding)
+    def _configure(self, source: CredentialSource, proxy_auth: Optional[Tuple[str, str]]) -> None:
+        self._source = source
+        self._proxy = (
+            Credentials.pair(proxy_auth, "proxy_auth", source.basic_encoding) if proxy_auth is not None else None
+        )
         self._spaces = ProtectionSpaces()
-
-    def _credentials_for(self, origin: Origin) -> Optional[Credentials]:
-        return self._origin if self._netrc is None else self._netrc.for_host(origin[1])
 
     @property
     def username(self) -> Optional[str]:
-        """The user name, or None for credentials read per host from netrc."""
-        return self._origin.username if self._origin is not None else None
+        """The user name, or None for netrc (per host) and the ticket cache."""
+        return self._source.username
 
     def __repr__(self) -> str:
-        proxy = ", proxy_auth=(…)" if self._proxy else ""
-        if self._netrc is not None:
-            return f"ChallengeAuth.from_netrc({self._netrc.path!r}{proxy})"
-        return f"ChallengeAuth(username={self.username!r}, password=…{proxy})"
+        return self._source.describe("ChallengeAuth", ", proxy_auth=(…)" if self._proxy else "")
 
     # -- pickling: keep the configuration, start with no remembered spaces -------
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {
-            "credentials": self._origin,
-            "netrc": self._netrc,
-            "proxy_auth": (self._proxy.username, self._proxy.password) if self._proxy else None,
-            "schemes": tuple(sorted(self._schemes)),
-            "preemptive_basic": self._preemptive_basic,
-            "basic_encoding": self._basic_encoding,
-        }
+        proxy = (self._proxy.username, self._proxy.password) if self._proxy else None
+        return {"source": self._source, "proxy_auth": proxy}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self._configure(state["credentials"], state["netrc"], state["schemes"], state["proxy_auth"],
-                        state["preemptive_basic"], state["basic_encoding"])
+        self._configure(state["source"], state["proxy_auth"])
 
     # -- requests entry points --------------------------------------------------
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         url = request.url or ""
         origin = origin_of(url)
-        credentials = self._credentials_for(origin)
-        chain = _Chain(origin, credentials, credentials is not None or self._netrc is None)
+        chain = _Chain(origin, self._source.for_origin(origin))
         method = request.method or "GET"
         dialogue = self._origin_dialogue(chain, url, method, _BodyOf(request))
         if dialogue is not None:
@@ -210,12 +176,12 @@ class ChallengeAuth(AuthBase):
         return request
 
     def _origin_dialogue(self, chain: _Chain, url: str, method: str, body: Callable[[], Iterable[bytes]]) -> Optional[Dialogue]:
-        if not chain.answers:
+        if chain.offer is None:
             return None
-        schemes = self._schemes if chain.credentials is not None else self._schemes & {"negotiate"}
+        credentials, schemes = chain.offer
         return Dialogue(
-            ORIGIN, chain.credentials, RequestTarget(method, _path_url(url), url, body), self._spaces,
-            schemes=schemes, preemptive_basic=self._preemptive_basic,
+            ORIGIN, credentials, RequestTarget(method, _path_url(url), url, body), self._spaces,
+            schemes=schemes, preemptive_basic=self._source.preemptive_basic,
         )
 
     def _proxy_dialogue(self, request: requests.PreparedRequest, send_kwargs: Dict[str, Any]) -> Optional[Dialogue]:
@@ -238,7 +204,7 @@ class ChallengeAuth(AuthBase):
         if scheme not in ("http", "https"):
             return None
         target = RequestTarget(request.method or "GET", url, proxy, _BodyOf(request))  # absolute-form
-        return Dialogue(PROXY, self._proxy, target, None, schemes=self._schemes)
+        return Dialogue(PROXY, self._proxy, target, None, schemes=self._source.schemes)
 
     # -- one hop ------------------------------------------------------------------
 

@@ -64,13 +64,12 @@ import os
 import tempfile
 import threading
 import weakref
-from typing import Any, AsyncIterator, Dict, Iterable, Iterator, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Dict, FrozenSet, Iterable, Iterator, Optional, Tuple, Union
 
 import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 from yarl import URL
 
-from ._basic import basic_authorization
 from ._dialogue import ORIGIN, BodyCheck, Dialogue, Done, GiveUp, Reply, RequestTarget, Send
 from ._errors import MutualAuthenticationError as _MutualAuthenticationError
 from ._errors import UnsendableBody
@@ -83,9 +82,8 @@ from ._http import (
     redirect_method,
     unpinned_schemes,
 )
-from ._netrc import NetrcCredentials
-from ._ranking import allowed_schemes
 from ._schemes import Credentials
+from ._source import CredentialSource
 from ._spaces import Origin, ProtectionSpaces, origin_of
 
 __all__ = ["ChallengeMiddleware", "UnrewindableBodyError", "UnsendableHeaderError", "MutualAuthenticationError"]
@@ -305,11 +303,11 @@ async def _discard(response: ClientResponse) -> None:
 
 
 class _Chain:
-    __slots__ = ("origin", "credentials")
+    __slots__ = ("origin", "offer")
 
-    def __init__(self, origin: Origin, credentials: Optional[Credentials]) -> None:
+    def __init__(self, origin: Origin, offer: Optional[Tuple[Optional[Credentials], FrozenSet[str]]]) -> None:
         self.origin = origin  # credentials go to this origin only
-        self.credentials = credentials  # None: none for this origin (netrc has no entry)
+        self.offer = offer  # its credentials and schemes; None: nothing for it (no netrc entry)
 
 
 class _Upcoming:
@@ -363,40 +361,32 @@ class ChallengeMiddleware:
         preemptive_basic: bool = False,
         basic_encoding: str = "utf-8",
     ) -> None:
-        credentials = Credentials(username, password, basic_encoding)
-        self._configure(credentials, None, schemes, preemptive_basic, basic_encoding)
+        source = CredentialSource.given(
+            username, password, schemes=schemes, preemptive_basic=preemptive_basic, basic_encoding=basic_encoding
+        )
+        self._configure(source)
 
     @classmethod
-    def from_netrc(cls, file: "Optional[Union[str, os.PathLike[str]]]" = None, **options: Any) -> "ChallengeMiddleware":
+    def from_netrc(
+        cls,
+        file: "Optional[Union[str, os.PathLike[str]]]" = None,
+        *,
+        schemes: Optional[Iterable[str]] = None,
+        preemptive_basic: bool = False,
+        basic_encoding: str = "utf-8",
+    ) -> "ChallengeMiddleware":
         """Credentials per host from a netrc file (``file``, else ``$NETRC``, else
         ``~/.netrc``); a host the file does not name gets nothing. The other
         options are the constructor's. The file is read now."""
-        basic_encoding = options.pop("basic_encoding", "utf-8")
-        table = NetrcCredentials(file, basic_encoding)
+        source = CredentialSource.from_netrc(
+            file, schemes=schemes, preemptive_basic=preemptive_basic, basic_encoding=basic_encoding
+        )
         middleware = cls.__new__(cls)
-        middleware._configure(None, table, options.pop("schemes", None), options.pop("preemptive_basic", False),
-                              basic_encoding)
-        if options:
-            raise TypeError(f"unexpected options {sorted(options)}")
+        middleware._configure(source)
         return middleware
 
-    def _configure(
-        self,
-        credentials: Optional[Credentials],
-        netrc: Optional[NetrcCredentials],
-        schemes: Optional[Iterable[str]],
-        preemptive_basic: bool,
-        basic_encoding: str,
-    ) -> None:
-        self._credentials = credentials
-        self._netrc = netrc
-        self._schemes = unpinned_schemes(allowed_schemes(schemes), schemes is not None, "aiohttp")
-        self._preemptive_basic = preemptive_basic
-        self._basic_encoding = basic_encoding
-        if preemptive_basic:
-            for each in (credentials,) if netrc is None else netrc:
-                if each is not None:
-                    basic_authorization(each.username, each.password, basic_encoding)
+    def _configure(self, source: CredentialSource) -> None:
+        self._source = source.restricted(unpinned_schemes(source.schemes, source.named, "aiohttp"))
         self._spaces = ProtectionSpaces()
         self._upcoming_lock = threading.Lock()
         # At most one redirect pending per task: hops of one call run one after another.
@@ -404,21 +394,17 @@ class ChallengeMiddleware:
 
     @property
     def username(self) -> Optional[str]:
-        """The user name, or None for credentials read per host from netrc."""
-        return self._credentials.username if self._credentials is not None else None
+        """The user name, or None for netrc (per host) and the ticket cache."""
+        return self._source.username
 
     def __repr__(self) -> str:
-        if self._netrc is not None:
-            return f"ChallengeMiddleware.from_netrc({self._netrc.path!r})"
-        return f"ChallengeMiddleware(username={self.username!r}, password=…)"
+        return self._source.describe("ChallengeMiddleware")
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {"credentials": self._credentials, "netrc": self._netrc, "schemes": tuple(sorted(self._schemes)),
-                "preemptive_basic": self._preemptive_basic, "basic_encoding": self._basic_encoding}
+        return {"source": self._source}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self._configure(state["credentials"], state["netrc"], state["schemes"], state["preemptive_basic"],
-                        state["basic_encoding"])
+        self._configure(state["source"])
 
     # -- one hop --------------------------------------------------------------------------
 
@@ -491,11 +477,12 @@ class ChallengeMiddleware:
         if origin_of(url) != chain.origin:
             log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(url)), _show(chain.origin))
             return None
-        if chain.credentials is None:
+        if chain.offer is None:
             return None
+        credentials, schemes = chain.offer
         target = RequestTarget(request.method, request.url.raw_path_qs, url, body.chunks)
-        return Dialogue(ORIGIN, chain.credentials, target, self._spaces, schemes=self._schemes,
-                        preemptive_basic=self._preemptive_basic)
+        return Dialogue(ORIGIN, credentials, target, self._spaces, schemes=schemes,
+                        preemptive_basic=self._source.preemptive_basic)
 
     @staticmethod
     def _take_cookies(request: ClientRequest, response: ClientResponse) -> None:
@@ -519,7 +506,7 @@ class ChallengeMiddleware:
         if upcoming is not None and upcoming.continued_by(request):
             return upcoming.chain
         origin = origin_of(str(request.url))
-        return _Chain(origin, self._credentials_for(origin))
+        return _Chain(origin, self._source.for_origin(origin))
 
     def _expect_hop(self, chain: _Chain, request: ClientRequest, response: ClientResponse) -> None:
         task = asyncio.current_task()
@@ -529,6 +516,3 @@ class ChallengeMiddleware:
                              redirect_method(request.method, response.status))
         with self._upcoming_lock:
             self._upcoming[task] = upcoming
-
-    def _credentials_for(self, origin: Origin) -> Optional[Credentials]:
-        return self._credentials if self._netrc is None else self._netrc.for_host(origin[1])

@@ -84,18 +84,17 @@ import tempfile
 import threading
 import weakref
 from typing import (
-    Any, AsyncGenerator, AsyncIterator, Dict, Generator, Iterable, Iterator, List, Optional, Set, Tuple, Union,
+    Any, AsyncGenerator, AsyncIterator, Dict, FrozenSet, Generator, Iterable, Iterator, List, Optional, Set, Tuple,
+    Union,
 )
 
 import httpx
 
-from ._basic import basic_authorization
 from ._dialogue import ORIGIN, BodyCheck, Dialogue, Done, GiveUp, Reply, RequestTarget, Send
 from ._errors import MutualAuthenticationError, UnsendableBody
 from ._http import MAX_CHALLENGE_BODY, content_length, header_lines, header_octets, unpinned_schemes
-from ._netrc import NetrcCredentials
-from ._ranking import allowed_schemes
 from ._schemes import Credentials
+from ._source import CredentialSource
 from ._spaces import Origin, ProtectionSpaces, origin_of
 
 __all__ = ["ChallengeAuth", "UnrewindableBodyError", "MutualAuthenticationError"]
@@ -363,12 +362,14 @@ class _Chain:
     """One request and the redirects followed from it: the origin credentials stay on,
     the headers we put on its requests (to recognise copies), and the bodies seen."""
 
-    __slots__ = ("owner", "origin", "credentials", "placed", "yielded", "bodies", "hops")
+    __slots__ = ("owner", "origin", "offer", "placed", "yielded", "bodies", "hops")
 
-    def __init__(self, owner: "ChallengeAuth", origin: Origin, credentials: Optional[Credentials]) -> None:
+    def __init__(
+        self, owner: "ChallengeAuth", origin: Origin, offer: Optional[Tuple[Optional[Credentials], FrozenSet[str]]]
+    ) -> None:
         self.owner = owner
         self.origin = origin
-        self.credentials = credentials  # None: none for this origin (netrc has no entry)
+        self.offer = offer  # its credentials and schemes; None: nothing for it (no netrc entry)
         self.placed: Set[bytes] = set()  # Authorization octets we sent in this chain
         self.yielded: Set[int] = set()  # ids of the requests this flow handed to httpx
         self.bodies: List[_Body] = []
@@ -466,70 +467,55 @@ class ChallengeAuth(httpx.Auth):
         follow_redirects: bool = False,
         max_redirects: int = _DEFAULT_MAX_REDIRECTS,
     ) -> None:
-        self._configure(Credentials(username, password, basic_encoding), None, schemes, preemptive_basic,
-                        basic_encoding, follow_redirects, max_redirects)
+        source = CredentialSource.given(
+            username, password, schemes=schemes, preemptive_basic=preemptive_basic, basic_encoding=basic_encoding
+        )
+        self._configure(source, follow_redirects, max_redirects)
 
     @classmethod
-    def from_netrc(cls, file: "Optional[Union[str, os.PathLike[str]]]" = None, **options: Any) -> "ChallengeAuth":
+    def from_netrc(
+        cls,
+        file: "Optional[Union[str, os.PathLike[str]]]" = None,
+        *,
+        schemes: Optional[Iterable[str]] = None,
+        preemptive_basic: bool = False,
+        basic_encoding: str = "utf-8",
+        follow_redirects: bool = False,
+        max_redirects: int = _DEFAULT_MAX_REDIRECTS,
+    ) -> "ChallengeAuth":
         """Credentials per host from a netrc file (``file``, else ``$NETRC``, else
         ``~/.netrc``); a host the file does not name gets nothing. The other
         options are the constructor's. The file is read now."""
-        basic_encoding = options.pop("basic_encoding", "utf-8")
-        table = NetrcCredentials(file, basic_encoding)
+        source = CredentialSource.from_netrc(
+            file, schemes=schemes, preemptive_basic=preemptive_basic, basic_encoding=basic_encoding
+        )
         auth = cls.__new__(cls)
-        auth._configure(None, table, options.pop("schemes", None), options.pop("preemptive_basic", False),
-                        basic_encoding, options.pop("follow_redirects", False),
-                        options.pop("max_redirects", _DEFAULT_MAX_REDIRECTS))
-        if options:
-            raise TypeError(f"unexpected options {sorted(options)}")
+        auth._configure(source, follow_redirects, max_redirects)
         return auth
 
-    def _configure(
-        self,
-        credentials: Optional[Credentials],
-        netrc: Optional[NetrcCredentials],
-        schemes: Optional[Iterable[str]],
-        preemptive_basic: bool,
-        basic_encoding: str,
-        follow_redirects: bool,
-        max_redirects: int,
-    ) -> None:
-        self._credentials = credentials
-        self._netrc = netrc
-        self._schemes = unpinned_schemes(allowed_schemes(schemes), schemes is not None, "httpx")
-        self._preemptive_basic = preemptive_basic
-        self._basic_encoding = basic_encoding
+    def _configure(self, source: CredentialSource, follow_redirects: bool, max_redirects: int) -> None:
+        self._source = source.restricted(unpinned_schemes(source.schemes, source.named, "httpx"))
         self._follow_redirects = bool(follow_redirects)
         if max_redirects < 0:
             raise ValueError("max_redirects must not be negative")
         self._max_redirects = max_redirects
-        if preemptive_basic:
-            for each in (credentials,) if netrc is None else netrc:
-                if each is not None:
-                    basic_authorization(each.username, each.password, basic_encoding)
         self._spaces = ProtectionSpaces()
         self._warned = threading.Event()
 
     @property
     def username(self) -> Optional[str]:
-        """The user name, or None for credentials read per host from netrc."""
-        return self._credentials.username if self._credentials is not None else None
+        """The user name, or None for netrc (per host) and the ticket cache."""
+        return self._source.username
 
     def __repr__(self) -> str:
-        if self._netrc is not None:
-            return f"ChallengeAuth.from_netrc({self._netrc.path!r})"
-        return f"ChallengeAuth(username={self.username!r}, password=…)"
+        return self._source.describe("ChallengeAuth")
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {
-            "credentials": self._credentials, "netrc": self._netrc, "schemes": tuple(sorted(self._schemes)),
-            "preemptive_basic": self._preemptive_basic, "basic_encoding": self._basic_encoding,
-            "follow_redirects": self._follow_redirects, "max_redirects": self._max_redirects,
-        }
+        return {"source": self._source, "follow_redirects": self._follow_redirects,
+                "max_redirects": self._max_redirects}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self._configure(state["credentials"], state["netrc"], state["schemes"], state["preemptive_basic"],
-                        state["basic_encoding"], state["follow_redirects"], state["max_redirects"])
+        self._configure(state["source"], state["follow_redirects"], state["max_redirects"])
 
     # -- httpx entry points: drive the one flow -----------------------------------------
 
@@ -585,7 +571,7 @@ class ChallengeAuth(httpx.Auth):
         chain = request.extensions.get(_CHAIN_KEY)
         if not isinstance(chain, _Chain) or chain.owner is not self:
             origin = origin_of(str(request.url))
-            chain = _Chain(self, origin, self._credentials_for(origin))
+            chain = _Chain(self, origin, self._source.for_origin(origin))
         if request in _CARRYING:  # sent before, with credentials of a flow: never again
             _CARRYING.discard(request)
             request.headers.pop("Authorization", None)
@@ -677,11 +663,12 @@ class ChallengeAuth(httpx.Auth):
         if origin_of(url) != chain.origin:
             log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(url)), _show(chain.origin))
             return None
-        if chain.credentials is None:
+        if chain.offer is None:
             return None
+        credentials, schemes = chain.offer
         target = RequestTarget(request.method, request.url.raw_path.decode("ascii"), url, body.chunks)
-        return Dialogue(ORIGIN, chain.credentials, target, self._spaces, schemes=self._schemes,
-                        preemptive_basic=self._preemptive_basic)
+        return Dialogue(ORIGIN, credentials, target, self._spaces, schemes=schemes,
+                        preemptive_basic=self._source.preemptive_basic)
 
     @staticmethod
     def _placed(chain: _Chain, header: str) -> bytes:
@@ -716,7 +703,4 @@ class ChallengeAuth(httpx.Auth):
                     request.method, request.url.raw_path.decode("ascii"),
                 )
                 return
-
-    def _credentials_for(self, origin: Origin) -> Optional[Credentials]:
-        return self._credentials if self._netrc is None else self._netrc.for_host(origin[1])
 

@@ -419,7 +419,7 @@ def test_schemes_bound_to_one_connection_are_left_out() -> None:
     """NTLM's handshake must stay on one connection, which this client cannot promise."""
     from requests_challenge._ranking import SUPPORTED_SCHEMES
 
-    assert "ntlm" not in ChallengeMiddleware("alice", "secret")._schemes
+    assert "ntlm" not in ChallengeMiddleware("alice", "secret")._source.schemes
     if "ntlm" in SUPPORTED_SCHEMES:
         with pytest.raises(ValueError, match="one connection"):
             ChallengeMiddleware("alice", "secret", schemes=("ntlm", "digest"))

@@ -591,7 +591,7 @@ def test_pickle_keeps_configuration_not_spaces() -> None:
 
     auth = ChallengeAuth("alice", "secret", schemes=("digest",), follow_redirects=True)
     copy = pickle.loads(pickle.dumps(auth))
-    assert copy.username == "alice" and copy._follow_redirects and copy._schemes == frozenset({"digest"})
+    assert copy.username == "alice" and copy._follow_redirects and copy._source.schemes == frozenset({"digest"})
 
 
 def test_header_octets_reach_the_wire_unchanged() -> None:
@@ -614,7 +614,7 @@ def test_schemes_bound_to_one_connection_are_left_out() -> None:
     """NTLM's handshake must stay on one connection, which this client cannot promise."""
     from requests_challenge._ranking import SUPPORTED_SCHEMES
 
-    assert "ntlm" not in ChallengeAuth("alice", "secret")._schemes
+    assert "ntlm" not in ChallengeAuth("alice", "secret")._source.schemes
     if "ntlm" in SUPPORTED_SCHEMES:
         with pytest.raises(ValueError, match="one connection"):
             ChallengeAuth("alice", "secret", schemes=("ntlm", "digest"))
