@@ -122,7 +122,7 @@ def find_algorithm(name: Optional[str]) -> Optional[DigestAlgorithm]:
     """The algorithm for a challenge's ``algorithm`` value (absent means MD5)."""
     if name is None:
         return _ALGORITHMS.get("MD5")  # absent where FIPS forbids it
-    name = name.strip()
+    name = name.strip(" \t")  # OWS only: str.strip() would also eat U+00A0 and U+0085
     # Tokens are ASCII: "MD5-seß".upper() would read as "MD5-SESS".
     return _ALGORITHMS.get(name.upper()) if name.isascii() else None
 
@@ -189,7 +189,7 @@ class DigestOffer:
     def algorithm_token(self) -> Optional[str]:
         """``algorithm`` exactly as the server spelled it (devices reject a respelling)."""
         algorithm = self.challenge.params.get("algorithm")
-        return None if algorithm is None else algorithm.strip()
+        return None if algorithm is None else algorithm.strip(" \t")
 
     @property
     def auth_int(self) -> bool:

@@ -56,10 +56,28 @@ def test_the_ha1_never_shows_in_a_repr() -> None:
     assert answer.ha1 not in repr(answer) and "Circle Of Life" not in repr(answer)
 
 
-@pytest.mark.parametrize("spelling", ["MD5-seß", "ＭＤ5", "SHA-256\u0130", "md5-sess\u212a"])
+@pytest.mark.parametrize("spelling", ["MD5-seß", "ＭＤ5", "SHA-256\u0130", "md5-sess\u212a", "MD5\xa0", "\x85SHA-256",
+                                      "MD5\u2003"])
 def test_algorithm_tokens_match_as_ascii(spelling: str) -> None:
     """'ß'.upper() == 'SS' and 'ı'.upper() == 'I': a non-ASCII token is no algorithm."""
     assert find_algorithm(spelling) is None
     usable, skipped = rank_challenges(parse_challenges(f'Digest realm="r", nonce="n", algorithm="{spelling}"'))
     assert not usable and "unsupported Digest algorithm" in skipped[0][1]
     assert find_algorithm(" md5-sess ") is not None and find_algorithm("sha-256").name == "SHA-256"
+
+
+@pytest.mark.parametrize("header", ['Digest realm="r\udc80", nonce="n"', ['Basic realm="x"', 'Digest realm="\ud800"']])
+def test_a_challenge_with_a_lone_surrogate_is_a_parse_error(header) -> None:
+    from requests_challenge import ChallengeParseError, parse_auth_params
+
+    with pytest.raises(ChallengeParseError, match="lone surrogate"):
+        parse_challenges(header)
+    with pytest.raises(ChallengeParseError, match="lone surrogate"):
+        parse_auth_params(header)
+
+
+def test_the_lenient_parser_hands_back_the_surrogate_error() -> None:
+    from requests_challenge._grammar import parse_challenges_lenient
+
+    challenges, errors = parse_challenges_lenient('Basic realm="\udc80"')
+    assert challenges == [] and "lone surrogate" in str(errors[0])
