@@ -33,7 +33,8 @@ from ._digest import Hasher, expected_rspauth
 from ._errors import ChallengeParseError, UnsendableBody
 from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient
 from ._ranking import SUPPORTED_SCHEMES, Choice, rank_challenges
-from ._schemes import Answer, BasicResponder, Credentials, Responder, responder_for
+from ._negotiate import SpnegoResponder
+from ._schemes import Answer, BasicResponder, Credentials, DigestResponder, Responder
 from ._spaces import ProtectionSpaces, SpaceKey, origin_of, space_prefixes
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "Action",
     "Dialogue",
     "MAX_LEGS",
+    "responder_for",
 ]
 
 log = logging.getLogger("requests_challenge")
@@ -381,6 +383,29 @@ class Dialogue:
         self._over = True
         self._sent = None
         return GiveUp(reason, mutual)
+
+
+def responder_for(
+    choice: Choice,
+    credentials: Optional[Credentials],
+    hostname: str = "",
+    schemes: FrozenSet[str] = frozenset(),
+    certificate: Optional[bytes] = None,
+) -> Responder:
+    """The responder for a ranked choice; ValueError when these credentials cannot answer it.
+
+    ``hostname`` names the server for Kerberos (``HTTP/hostname``), ``schemes`` says
+    whether NTLM may be used inside SPNEGO, ``certificate`` (DER) is the TLS
+    server's, for channel binding."""
+    if choice.scheme in ("negotiate", "ntlm"):
+        username = credentials.username if credentials is not None else None
+        password = credentials.password if credentials is not None else None
+        return SpnegoResponder(choice, username, password, hostname, schemes, certificate)
+    if credentials is None:
+        raise ValueError(f"{choice.describe()} needs a user name and password")
+    if choice.digest is not None:
+        return DigestResponder(choice, credentials)
+    return BasicResponder(choice, credentials)
 
 
 _PREEMPTIVE_BASIC = Choice(Challenge("Basic"), "basic", 0)

@@ -24,50 +24,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import importlib
 import logging
-from typing import Any, FrozenSet, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, Optional, Sequence
 
 from ._errors import UnsupportedChallenge
+from ._extras import EXTRA_HINT, available, spnego
 from ._grammar import Challenge
-from ._ranking import Choice
 from ._schemes import Answer
 
-__all__ = ["available", "EXTRA_HINT", "SpnegoResponder", "channel_binding_data"]
+if TYPE_CHECKING:
+    from ._ranking import Choice
+
+__all__ = ["SpnegoResponder", "channel_binding_data"]
 
 log = logging.getLogger("requests_challenge")
-
-EXTRA_HINT = {
-    "ntlm": "install requests-challenge[negotiate] (pyspnego) to answer NTLM",
-    "negotiate": "install requests-challenge[kerberos] (pyspnego and gssapi) to answer Negotiate",
-}
-
-try:  # optional: the [negotiate] extra
-    import spnego
-    from spnego.channel_bindings import GssChannelBindings
-except ImportError:  # pragma: no cover - exercised where the extra is absent
-    spnego = None  # type: ignore[assignment]
-
-
-def _gssapi_imports() -> bool:
-    try:
-        importlib.import_module("gssapi")  # what pyspnego's Kerberos needs
-    except ImportError:
-        return False
-    return True
-
-
-_KERBEROS = spnego is not None and _gssapi_imports()
-
-
-def available(scheme: str) -> bool:
-    """Whether this installation can answer ``scheme`` ("negotiate" needs Kerberos)."""
-    if scheme == "ntlm":
-        return spnego is not None
-    if scheme == "negotiate":
-        return _KERBEROS
-    return False
-
 
 def channel_binding_data(certificate: Optional[bytes]) -> Optional[bytes]:
     """RFC 5929 §4.1 ``tls-server-end-point``: the certificate's hash, SHA-256 for
@@ -108,7 +78,7 @@ class SpnegoResponder:
 
     def __init__(
         self,
-        choice: Choice,
+        choice: "Choice",
         username: Optional[str],
         password: Optional[str],
         hostname: str,
@@ -122,6 +92,7 @@ class SpnegoResponder:
         self._password = password
         self._hostname = hostname
         self._label = choice.challenge.scheme  # echoed as the server spelled it
+        assert spnego is not None  # available() said so
         options = spnego.NegotiateOptions.none
         if choice.scheme == "ntlm":
             if username is None or password is None:
@@ -140,12 +111,17 @@ class SpnegoResponder:
         # transport): when NTLM may be used, inside SPNEGO too, the transport pins them.
         self.pinned = self._protocol != "kerberos"
         data = channel_binding_data(certificate)
-        self._bindings = GssChannelBindings(application_data=data) if data else None
+        self._bindings = None
+        if data:
+            from spnego.channel_bindings import GssChannelBindings
+
+            self._bindings = GssChannelBindings(application_data=data)
 
     def __repr__(self) -> str:
         return f"<SpnegoResponder {self._label} for {self._hostname}>"
 
     def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer:
+        assert spnego is not None  # a responder is only made where it imports
         try:
             context = spnego.client(
                 self._username, self._password, hostname=self._hostname, service="HTTP",

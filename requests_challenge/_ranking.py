@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import FrozenSet, Iterable, List, Optional, Tuple
 
 from ._digest import DigestOffer, UnsupportedChallenge
+from ._extras import EXTRA_HINT, available
 from ._grammar import Challenge
 
 __all__ = ["SUPPORTED_SCHEMES", "Choice", "allowed_schemes", "rank_challenges", "choose_challenge"]
@@ -90,8 +91,6 @@ def rank_challenges(
         elif name == "basic":
             usable.append(Choice(_kept(challenge), "basic", _BASIC_STRENGTH))
         elif name in ("negotiate", "ntlm"):
-            from ._negotiate import EXTRA_HINT, available
-
             if available(name):
                 strength = _NEGOTIATE_STRENGTH if name == "negotiate" else _NTLM_STRENGTH
                 usable.append(Choice(Challenge(challenge.scheme), name, strength))

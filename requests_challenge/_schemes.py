@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Protocol, Sequence
 
 from ._basic import basic_authorization, reject_control_characters, reject_unsendable_username
 from ._digest import DigestAnswer, DigestTemplate, session_ha1
 from ._grammar import Challenge
 from ._ranking import Choice
 
-if TYPE_CHECKING:
-    from ._negotiate import SpnegoResponder
 
-__all__ = ["Credentials", "Answer", "BasicResponder", "DigestResponder", "Responder", "responder_for"]
+__all__ = ["Credentials", "Answer", "BasicResponder", "DigestResponder", "Responder"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -148,29 +146,33 @@ class DigestResponder:
         return True  # the next nonce count, up front
 
 
-Responder = Union[BasicResponder, DigestResponder, "SpnegoResponder"]
+class Responder(Protocol):
+    """What the dialogue and the store need of a scheme: immutable, shared by threads.
 
+    ``answer`` gives the credentials for one request; ``next_leg`` continues a
+    multi-leg handshake (NTLM, Negotiate) from the server's token, ``verify``
+    checks the server's last token, ``reusable`` says whether the space may be
+    answered up front afterwards, ``pinned`` whether legs must share a connection.
+    """
 
-def responder_for(
-    choice: Choice,
-    credentials: Optional[Credentials],
-    hostname: str = "",
-    schemes: FrozenSet[str] = frozenset(),
-    certificate: Optional[bytes] = None,
-) -> Responder:
-    """The responder for a ranked choice; ValueError when these credentials cannot answer it.
+    @property
+    def choice(self) -> Choice: ...
 
-    ``hostname`` names the server for Kerberos (``HTTP/hostname``), ``schemes`` says
-    whether NTLM may be used inside SPNEGO, ``certificate`` (DER) is the TLS
-    server's, for channel binding."""
-    if choice.scheme in ("negotiate", "ntlm"):
-        from ._negotiate import SpnegoResponder
+    @property
+    def needs_body(self) -> bool: ...
 
-        username = credentials.username if credentials is not None else None
-        password = credentials.password if credentials is not None else None
-        return SpnegoResponder(choice, username, password, hostname, schemes, certificate)
-    if credentials is None:
-        raise ValueError(f"{choice.describe()} needs a user name and password")
-    if choice.digest is not None:
-        return DigestResponder(choice, credentials)
-    return BasicResponder(choice, credentials)
+    @property
+    def nonce(self) -> Optional[str]: ...
+
+    @property
+    def pinned(self) -> bool: ...
+
+    def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer: ...
+
+    def with_nonce(self, nonce: str) -> "Responder": ...
+
+    def next_leg(self, challenges: Sequence[Challenge], session: Any = None) -> Optional[Answer]: ...
+
+    def verify(self, challenges: Sequence[Challenge], session: Any = None) -> Optional[str]: ...
+
+    def reusable(self, session: Any = None) -> bool: ...

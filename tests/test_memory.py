@@ -128,7 +128,8 @@ def test_a_remembered_space_keeps_only_what_answering_needs() -> None:
     del auth, choice
 
     def remember() -> object:
-        from requests_challenge._schemes import Credentials, responder_for
+        from requests_challenge._dialogue import responder_for
+        from requests_challenge._schemes import Credentials
         from requests_challenge._spaces import ProtectionSpaces
 
         spaces = ProtectionSpaces()

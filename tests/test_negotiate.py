@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from requests_challenge import parse_challenges, rank_challenges
-from requests_challenge import _negotiate
+from requests_challenge import _extras
 from requests_challenge._negotiate import _ntlm_user_name, channel_binding_data
 from requests_challenge.testing import self_signed_certificate
 
@@ -23,13 +23,13 @@ def describe(header: str, **kwargs: object) -> list:
 
 
 def test_negotiate_first_ntlm_between_digest_sha2_and_md5(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_negotiate, "_KERBEROS", True)
+    monkeypatch.setattr(_extras, "_KERBEROS", True)
     assert describe(OFFER) == ["Negotiate", "Digest SHA-256", "NTLM", "Digest MD5", "Basic"]
 
 
 def test_without_the_extra_the_reason_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_negotiate, "spnego", None)
-    monkeypatch.setattr(_negotiate, "_KERBEROS", False)
+    monkeypatch.setattr(_extras, "spnego", None)
+    monkeypatch.setattr(_extras, "_KERBEROS", False)
     usable, skipped = rank_challenges(parse_challenges("Negotiate, NTLM, Basic realm=\"r\""))
     assert [choice.describe() for choice in usable] == ["Basic"]
     assert [reason for _, reason in skipped] == [
@@ -61,7 +61,8 @@ def test_tls_server_end_point_is_the_certificates_sha256(tmp_path) -> None:
 
 
 def test_no_token_or_secret_in_reprs() -> None:
-    from requests_challenge._schemes import Credentials, responder_for
+    from requests_challenge._dialogue import responder_for
+    from requests_challenge._schemes import Credentials
 
     usable, _ = rank_challenges(parse_challenges("NTLM"))
     responder = responder_for(usable[0], Credentials("EXAMPLE\\bob", "hunter2-pw"), "h.example", frozenset({"ntlm"}))

@@ -7,7 +7,8 @@ import pytest
 
 from requests_challenge._grammar import parse_challenges
 from requests_challenge._ranking import choose_challenge
-from requests_challenge._schemes import Credentials, responder_for
+from requests_challenge._dialogue import responder_for
+from requests_challenge._schemes import Credentials
 from requests_challenge._spaces import ProtectionSpaces, _covers_length, origin_of, space_prefixes
 
 CREDENTIALS = Credentials("user", "password")
