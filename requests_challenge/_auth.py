@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import weakref
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
@@ -136,6 +137,7 @@ class ChallengeAuth(AuthBase):
             Credentials.pair(proxy_auth, "proxy_auth", source.basic_encoding) if proxy_auth is not None else None
         )
         self._spaces = ProtectionSpaces()
+        self._bound = _BoundConnections()
 
     @property
     def username(self) -> Optional[str]:
@@ -219,7 +221,8 @@ class ChallengeAuth(AuthBase):
                 log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(request.url or "")), _show(chain.origin))
         proxy = self._proxy_dialogue(request, send_kwargs)
         streamed = bool(send_kwargs.get("stream"))
-        response = self._dialogues(origin, proxy, response, send_kwargs, streamed)
+        bound_key = (origin_of(request.url or ""), select_proxy(request.url or "", send_kwargs.get("proxies") or {}))
+        response = self._dialogues(origin, proxy, response, send_kwargs, streamed, bound_key)
         if response.status_code in REDIRECT_STATI and response.is_redirect:
             self._prepare_next_hop(chain, request, response)
         return response
@@ -231,10 +234,24 @@ class ChallengeAuth(AuthBase):
         response: requests.Response,
         send_kwargs: Dict[str, Any],
         streamed: bool,
+        bound_key: Tuple[Origin, Optional[str]],
     ) -> requests.Response:
         """Drive this hop's dialogues until neither asks for another send."""
         pinned: Optional[HTTPAdapter] = None  # a handshake's own connection (NTLM)
         while True:
+            if (
+                pinned is None
+                and origin is not None
+                and response.status_code == 401
+                and _SPNEGO.search(response.headers.get("www-authenticate", ""))
+            ):
+                pinned = self._bound.take(bound_key)
+                if pinned is not None:
+                    # A connection that has authenticated is not handshaken again: the
+                    # same request on it, bare. A 401 there starts a handshake on it.
+                    log.debug("retrying on a connection that has authenticated already")
+                    response = self._resend(response, ORIGIN, None, None, send_kwargs, pinned)
+                    continue
             checks: List[BodyCheck] = []
             if response.status_code == 407:
                 party, other = PROXY, origin
@@ -263,24 +280,29 @@ class ChallengeAuth(AuthBase):
             if checks:  # rspauth over a streamed auth-int body: checked as the caller reads it
                 response.raw = _CheckedBody(response, checks)
             if pinned is not None:
-                # Its pool closes now; the connection in use closes when the body is read.
-                pinned.close()
+                if response.status_code not in (401, 407) and not streamed:
+                    # Authenticated, and free again once Session.send has read the body.
+                    self._bound.give_back(bound_key, pinned)
+                else:
+                    # Its pool closes now; the connection in use closes when the body is read.
+                    pinned.close()
             return response
 
     def _resend(
         self,
         response: requests.Response,
         party: Party,
-        header: str,
+        header: Optional[str],
         other: Optional[Dialogue],
         send_kwargs: Dict[str, Any],
         via: Any,
     ) -> requests.Response:
-        """The same request again, with ``party``'s new credentials and fresh ones for the
-        other party, through the transport adapter ``via``."""
+        """The same request again, with ``party``'s new credentials (None: as it was) and
+        fresh ones for the other party, through the transport adapter ``via``."""
         retry = response.request.copy()
         _rewind_body(retry, response)
-        retry.headers[party.credentials_header] = header
+        if header is not None:
+            retry.headers[party.credentials_header] = header
         if other is not None:
             fresh = other.resend()  # never the same (nonce, nc) twice
             if fresh is not None:
@@ -342,6 +364,31 @@ def _peer_certificate(response: requests.Response) -> Optional[bytes]:
         return getpeercert(binary_form=True)  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
+
+
+class _BoundConnections:
+    """Adapters whose one connection has authenticated with a connection-bound scheme
+    (NTLM), per origin and proxy: a hop takes one for itself alone and gives it back
+    after; an idle one beyond the limit is closed. Transport state of the requests
+    glue, not credentials: the protection-space store does not hold it."""
+
+    def __init__(self, limit: int = 8) -> None:
+        self._lock = threading.Lock()
+        self._idle: Dict[Tuple[Origin, Optional[str]], List[HTTPAdapter]] = {}
+        self._limit = limit
+
+    def take(self, key: Tuple[Origin, Optional[str]]) -> Optional[HTTPAdapter]:
+        with self._lock:
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def give_back(self, key: Tuple[Origin, Optional[str]], adapter: HTTPAdapter) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._limit and sum(map(len, self._idle.values())) <= 4 * self._limit:
+                idle.append(adapter)
+                return
+        adapter.close()
 
 
 def _single_connection(adapter: Any) -> HTTPAdapter:

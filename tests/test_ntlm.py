@@ -243,3 +243,27 @@ def test_connect_with_a_wrong_ntlm_password_names_the_scheme(tmp_path) -> None:
         with pytest.raises(ProxyAuthenticationError, match="NTLM") as info:
             session.get("https://origin.test/", timeout=TIMEOUT)
     assert "wrong" not in str(info.value) and len(proxy.log) <= 5
+
+
+def test_a_connection_that_has_authenticated_is_not_handshaken_again() -> None:
+    """10 requests in one Session: one handshake (3 exchanges), then each request's 401
+    is retried bare on the authenticated connection (2 exchanges), not handshaken anew."""
+    with NTLMServer() as server, requests.Session() as session:
+        session.auth = ChallengeAuth(f"{DOMAIN}\\{USER}", PASSWORD)
+        for index in range(10):
+            r = session.get(f"{server.url}/n/{index}", timeout=TIMEOUT)
+            assert r.status_code == 200 and r.text.startswith(f"{DOMAIN}\\{USER}")
+        negotiate_messages = [note for _, _, note in server.log if note == "NTLMSSP\0"]
+        assert len(negotiate_messages) == 2  # one NEGOTIATE and one AUTHENTICATE message, once
+        assert len(server.log) == 3 + 9 * 2
+
+
+def test_a_closed_authenticated_connection_is_handshaken_anew() -> None:
+    """The server closed the authenticated connection: the bare retry meets a 401 on a
+    new connection, which is then handshaken."""
+    with NTLMServer() as server, requests.Session() as session:
+        session.auth = ChallengeAuth(f"{DOMAIN}\\{USER}", PASSWORD)
+        assert session.get(server.url + "/a", timeout=TIMEOUT).status_code == 200
+        for adapter in session.auth._bound._idle.get(next(iter(session.auth._bound._idle)), []):  # type: ignore[union-attr]
+            adapter.close()  # as if the server had closed the connection
+        assert session.get(server.url + "/b", timeout=TIMEOUT).status_code == 200

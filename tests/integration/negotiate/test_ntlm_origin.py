@@ -128,3 +128,16 @@ def test_wrong_ntlm_password_on_a_post(gss_apache: GssApache, session: requests.
     lines = exchanges(gss_apache, tag)
     assert set(lines) == {(401, "POST", "/ntlm/cgi/echo", None)}
     assert sum(lines.values()) <= MAX_REFUSED_EXCHANGES, lines
+
+
+def test_ten_requests_handshake_once(gss_apache: GssApache, session: requests.Session) -> None:
+    """GssapiConnectionBound: the connection that authenticated stays authenticated, so
+    later requests are retried on it bare (401, 200) instead of handshaken anew."""
+    tag = retag(session)
+    session.auth = ChallengeAuth(NTLM_USER, NTLM_PASSWORDS[NTLM_USER])
+    for _ in range(10):
+        assert session.get(gss_apache.url(PATH), timeout=REQUEST_TIMEOUT).status_code == 200
+    statuses = Counter(line.status for line in logged_lines(gss_apache, tag))
+    assert statuses == {200: 10, 401: 11}  # the first handshake's two 401s, then one per request
+    tokens = gss_apache.tokens.seen(tag)
+    assert len(tokens) == 2 and all(t.carries_ntlm for t in tokens), tokens  # one NEGOTIATE, one AUTHENTICATE
