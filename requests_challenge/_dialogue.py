@@ -367,7 +367,7 @@ class Dialogue:
         try:
             body = self.target.body() if responder.needs_body else ()
             return responder.answer(self.target.method, self.target.uri, nonce_count, body)
-        except UnsendableBody as exc:
+        except (UnsendableBody, ValueError) as exc:  # a stream for auth-int; an expired Kerberos login
             if strict:
                 raise
             log.debug("not sending credentials up front: %s", exc)

@@ -25,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, Optional, Sequence
 
 from ._errors import UnsupportedChallenge
@@ -72,7 +73,10 @@ class _Leg:
 class SpnegoResponder:
     """Negotiate or NTLM for one user and one server name."""
 
-    __slots__ = ("choice", "pinned", "_username", "_password", "_hostname", "_protocol", "_options", "_bindings", "_label")
+    __slots__ = (
+        "choice", "pinned", "_username", "_password", "_hostname", "_protocol", "_options", "_bindings", "_label",
+        "_credential",
+    )
     needs_body = False
     nonce = None
 
@@ -116,6 +120,21 @@ class SpnegoResponder:
             from spnego.channel_bindings import GssChannelBindings
 
             self._bindings = GssChannelBindings(application_data=data)
+        # Kerberos from a password: log in once, here (one AS exchange with the KDC),
+        # into a private in-memory ticket cache that every later request's context
+        # uses, service tickets included; not once per request. A wrong password
+        # fails here, so this scheme is skipped and the KDC is not asked again.
+        self._credential: Any = (self._username, password)
+        if self._protocol != "ntlm" and username is not None and password is not None:
+            try:
+                ccache = _login(username, password)
+            except ValueError:
+                if self._protocol == "kerberos":
+                    raise  # Kerberos alone: nothing else may be tried inside SPNEGO
+                ccache = None  # SPNEGO may still offer NTLM with the password
+            if ccache is not None:
+                kerberos = spnego.KerberosCCache(ccache=ccache, principal=username)
+                self._credential = [kerberos, spnego.Password(username, password)] if self._protocol == "negotiate" else kerberos
 
     def __repr__(self) -> str:
         return f"<SpnegoResponder {self._label} for {self._hostname}>"
@@ -123,10 +142,17 @@ class SpnegoResponder:
     def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer:
         assert spnego is not None  # a responder is only made where it imports
         try:
-            context = spnego.client(
-                self._username, self._password, hostname=self._hostname, service="HTTP",
-                protocol=self._protocol, options=self._options, channel_bindings=self._bindings,
-            )
+            if isinstance(self._credential, tuple):
+                username, password = self._credential
+                context = spnego.client(
+                    username, password, hostname=self._hostname, service="HTTP",
+                    protocol=self._protocol, options=self._options, channel_bindings=self._bindings,
+                )
+            else:
+                context = spnego.client(
+                    self._credential, hostname=self._hostname, service="HTTP",
+                    protocol=self._protocol, options=self._options, channel_bindings=self._bindings,
+                )
             token = context.step()
         except Exception as exc:  # SpnegoError, krb5.Krb5Error, gssapi errors: the library's own
             # A wrong Kerberos password or no ticket: this scheme cannot be answered.
@@ -181,6 +207,27 @@ class SpnegoResponder:
             except Exception:
                 return False
         return self._protocol == "kerberos"
+
+
+def _login(username: str, password: str) -> Optional[str]:
+    """A Kerberos login into a private MEMORY ticket cache, its name; None where the GSSAPI
+    bindings lack the password and store extensions (pyspnego then logs in per request).
+    Raises ValueError when the KDC refuses (wrong password, unknown principal)."""
+    try:
+        import gssapi
+        import gssapi.raw as gss
+    except ImportError:
+        return None
+    if not (hasattr(gss, "acquire_cred_with_password") and hasattr(gss, "store_cred_into")):
+        return None
+    try:
+        name = gssapi.Name(username, gssapi.NameType.user)
+        creds = gss.acquire_cred_with_password(name, password.encode("utf-8"), usage="initiate").creds
+        ccache = f"MEMORY:requests-challenge-{secrets.token_hex(12)}"
+        gss.store_cred_into({b"ccache": ccache.encode("ascii")}, creds, usage="initiate", overwrite=True)
+    except Exception as exc:  # gssapi.raw.misc.GSSError and friends
+        raise ValueError(f"Kerberos: {_reason(exc)}") from None
+    return ccache
 
 
 def _ntlm_user_name(username: str) -> str:
