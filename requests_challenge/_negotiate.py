@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import logging
 import secrets
+import weakref
 from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, Optional, Sequence
 
 from ._errors import UnsupportedChallenge
@@ -75,7 +76,7 @@ class SpnegoResponder:
 
     __slots__ = (
         "choice", "pinned", "_username", "_password", "_hostname", "_protocol", "_options", "_bindings", "_label",
-        "_credential",
+        "_credential", "__weakref__",
     )
     needs_body = False
     nonce = None
@@ -133,6 +134,7 @@ class SpnegoResponder:
                     raise  # Kerberos alone: nothing else may be tried inside SPNEGO
                 ccache = None  # SPNEGO may still offer NTLM with the password
             if ccache is not None:
+                weakref.finalize(self, _destroy, ccache)  # the login ends with the responder
                 kerberos = spnego.KerberosCCache(ccache=ccache, principal=username)
                 self._credential = [kerberos, spnego.Password(username, password)] if self._protocol == "negotiate" else kerberos
 
@@ -228,6 +230,17 @@ def _login(username: str, password: str) -> Optional[str]:
     except Exception as exc:  # gssapi.raw.misc.GSSError and friends
         raise ValueError(f"Kerberos: {_reason(exc)}") from None
     return ccache
+
+
+def _destroy(ccache: str) -> None:
+    """Forget a login's in-memory ticket cache (MEMORY caches live as long as the process)."""
+    try:
+        import krb5
+
+        context = krb5.init_context()
+        krb5.cc_destroy(context, krb5.cc_resolve(context, ccache.encode("ascii")))
+    except Exception:  # not there, or no krb5 bindings: nothing more to do
+        pass
 
 
 def _ntlm_user_name(username: str) -> str:
