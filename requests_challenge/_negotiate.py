@@ -75,7 +75,7 @@ class SpnegoResponder:
     """Negotiate or NTLM for one user and one server name."""
 
     __slots__ = (
-        "choice", "pinned", "_username", "_password", "_hostname", "_protocol", "_options", "_bindings", "_label",
+        "choice", "pinned", "_hostname", "_protocol", "_options", "_bindings", "_label",
         "_credential", "__weakref__",
     )
     needs_body = False
@@ -93,8 +93,7 @@ class SpnegoResponder:
         if not available(choice.scheme):
             raise UnsupportedChallenge(EXTRA_HINT[choice.scheme])
         self.choice = choice
-        self._username = username
-        self._password = password
+        user_name = username
         self._hostname = hostname
         self._label = choice.challenge.scheme  # echoed as the server spelled it
         assert spnego is not None  # available() said so
@@ -103,7 +102,7 @@ class SpnegoResponder:
             if username is None or password is None:
                 raise ValueError("NTLM needs a user name and password")
             self._protocol = "ntlm"
-            self._username = _ntlm_user_name(username)
+            user_name = _ntlm_user_name(username)
         elif "ntlm" in schemes:
             self._protocol = "negotiate"  # SPNEGO: Kerberos first, NTLM when Kerberos cannot be had
         else:
@@ -125,7 +124,7 @@ class SpnegoResponder:
         # into a private in-memory ticket cache that every later request's context
         # uses, service tickets included; not once per request. A wrong password
         # fails here, so this scheme is skipped and the KDC is not asked again.
-        self._credential: Any = (self._username, password)
+        self._credential: Any = (user_name, password)
         if self._protocol != "ntlm" and username is not None and password is not None:
             try:
                 ccache = _login(username, password)
