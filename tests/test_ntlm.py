@@ -267,3 +267,38 @@ def test_a_closed_authenticated_connection_is_handshaken_anew() -> None:
         for adapter in session.auth._bound._idle.get(next(iter(session.auth._bound._idle)), []):  # type: ignore[union-attr]
             adapter.close()  # as if the server had closed the connection
         assert session.get(server.url + "/b", timeout=TIMEOUT).status_code == 200
+
+
+class SpnegoServer(NTLMServer):
+    """Negotiate (SPNEGO with NTLM inside, pyspnego's acceptor), connection-bound."""
+
+    def __init__(self) -> None:
+        super().__init__(("Negotiate",))
+        handler = self.httpd.RequestHandlerClass
+
+        def answer(self, scheme: str, raw: bytes, body: bytes) -> int:  # type: ignore[no-untyped-def]
+            value = self.headers.get("Authorization", "")
+            token = base64.b64decode(value.partition(" ")[2]) if value.startswith("Negotiate ") else b""
+            if not token:
+                self.reply(401, [("WWW-Authenticate", "Negotiate")])
+                return 401
+            if self.context is None or self.context.complete:
+                self.context = spnego.server(protocol="negotiate")
+            out = self.context.step(token)
+            if not self.context.complete:
+                self.reply(401, [("WWW-Authenticate", "Negotiate " + base64.b64encode(out or b"").decode())])
+                return 401
+            final = [("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())] if out else []
+            self.reply(200, final, b"ok")
+            return 200
+
+        handler.answer = answer  # type: ignore[attr-defined]
+
+
+def test_ntlm_inside_spnego_shares_one_connection() -> None:
+    """Negotiate whose SPNEGO carries NTLM (no Kerberos here): its legs are pinned too.
+    (Mutual authentication with Kerberos: tests/integration/negotiate/test_epa.py.)"""
+    with SpnegoServer() as server:
+        auth = ChallengeAuth(f"{DOMAIN}\\{USER}", PASSWORD, schemes=("negotiate", "ntlm"))
+        assert requests.get(server.url, auth=auth, timeout=TIMEOUT).status_code == 200
+        assert [status for status, _, _ in server.log] == [401, 401, 200]

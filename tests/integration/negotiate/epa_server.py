@@ -29,6 +29,8 @@ served as that user; a request with a new ``Authorization`` starts over.
 Logs (in ``--log-dir``):
 
 * ``access.log``: ``status method path user tag`` (the suite's common format).
+* A path starting ``/impostor`` gets, on success, a final token with its last
+  octets changed: what a server that cannot prove itself sends (mutual auth tests).
 * ``tokens.log``: ``tag|status|method|authorization|proxy-authorization`` (the
   header values as received, ``-`` when absent), like the Apache and squid
   fixtures write, plus a ``verdict`` file per refusal reason in ``verdicts.log``
@@ -250,6 +252,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             payload = json.dumps({"error": verdict or "authentication required"}).encode()
         self.send_response(status)
+        if reply_token is not None and status == 200 and self.path.startswith("/impostor"):
+            # A server that cannot prove itself: the last token of another exchange's
+            # shape, with its octets changed, as an impostor without the key would send.
+            scheme, _, token = reply_token.partition(" ")
+            raw = bytearray(base64.b64decode(token))
+            raw[-8:] = bytes(b ^ 0x5A for b in raw[-8:])
+            reply_token = f"{scheme} {base64.b64encode(bytes(raw)).decode()}"
         if reply_token is not None:
             self.send_header("WWW-Authenticate", reply_token)
         elif status == 401:

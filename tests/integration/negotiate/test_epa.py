@@ -84,3 +84,15 @@ def test_several_requests_and_a_post_body(epa_server: EpaServer, session: reques
     assert epa_server.verdicts(tag) == []
     lines = exchanges(epa_server, tag)
     assert lines[(200, "GET", "/epa", user)] == 3 and lines[(200, "POST", "/epa/post", user)] == 1
+
+
+def test_a_final_kerberos_token_that_does_not_verify_raises(epa_server: EpaServer, session: requests.Session) -> None:
+    """RFC 4559 §5: the server's last Negotiate token proves it knows the service key; one
+    that does not verify raises MutualAuthenticationError, and the answer is not believed."""
+    from requests_challenge import MutualAuthenticationError
+
+    retag(session)
+    with pytest.raises(MutualAuthenticationError, match="Negotiate"):
+        _get(epa_server, session, ChallengeAuth(KERBEROS_USER, KERBEROS_PASSWORD), path="/impostor")
+    r = _get(epa_server, session, ChallengeAuth(KERBEROS_USER, KERBEROS_PASSWORD))
+    assert r.status_code == 200
