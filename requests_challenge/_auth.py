@@ -8,8 +8,11 @@ Every decision is the dialogue's; this module only moves requests' objects:
   redirect, each new send of the same PreparedRequest). Each hop gets its own
   dialogue with the origin, and one with an HTTP proxy when ``proxy_auth`` is
   given; it resends through ``response.connection.send`` as requests' own
-  auth does: the challenge's body is read and its connection released, the
-  body rewound, the cookies the challenge set added.
+  auth does: the challenge's body is read (at most 64 KiB, else its
+  connection is dropped), the body rewound, the cookies the challenge set
+  added. The legs of a connection-bound handshake (NTLM) go through a
+  one-connection copy of that adapter, kept afterwards for the origin, so a
+  connection that has authenticated is not handshaken again.
 - Before requests follows a redirect, it copies the hop's request. So the
   hook puts on that request the credentials computed for the *next* hop (its
   own target, the next nc), or removes ours when the next hop is another
