@@ -82,7 +82,7 @@ import requests_challenge  # noqa: E402
 from requests_challenge import ChallengeAdapter, ChallengeAuth  # noqa: E402
 from requests_challenge.testing import ChallengeServer, self_signed_certificate  # noqa: E402
 
-from _report import section, table  # noqa: E402
+from _report import machine, section, table  # noqa: E402
 from _timing import median, spread  # noqa: E402
 
 
@@ -684,24 +684,6 @@ def proxies(proxy: Any, tls_origin: Any, tls_cert: str, plain_origin: Any, n: in
 # --------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _machine() -> str:
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = ", load average %.2f %.2f %.2f" % os.getloadavg()
-    return f"{_cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}{load}"
-
-
 def _debian(package: str) -> Optional[str]:
     dpkg = shutil.which("dpkg-query")
     if dpkg is None:
@@ -739,7 +721,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
 
     print("requests-challenge Negotiate/NTLM comparison" + (" (--quick)" if quick else ""))
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     reason = _missing_servers()
     if reason:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -49,28 +47,10 @@ if _missing:
 from _contenders import ALL, versions  # noqa: E402  (puts the working tree on sys.path first)
 import _micro  # noqa: E402
 import _network  # noqa: E402
-from _report import section, table  # noqa: E402
+from _report import machine, section, table  # noqa: E402
 from _servers import start_server  # noqa: E402
 
 SECTIONS = ("exchanges", "threads", "throughput", "parse", "cost")
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _machine() -> str:
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = ", load average %.2f %.2f %.2f" % os.getloadavg()
-    return f"{_cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}{load}"
 
 
 def main(argv=None) -> int:
@@ -86,7 +66,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
 
     print("requests-challenge comparison benchmark" + (" (--quick)" if quick else ""))
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     print(table(["contender", "version"], [[c.label, c.version] for c in ALL]))
 
