@@ -224,8 +224,7 @@ class ChallengeAuth(AuthBase):
                 log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(request.url or "")), _show(chain.origin))
         proxy = self._proxy_dialogue(request, send_kwargs)
         streamed = bool(send_kwargs.get("stream"))
-        bound_key = (origin_of(request.url or ""), select_proxy(request.url or "", send_kwargs.get("proxies") or {}))
-        response = self._dialogues(origin, proxy, response, send_kwargs, streamed, bound_key)
+        response = self._dialogues(origin, proxy, response, send_kwargs, streamed)
         if response.status_code in REDIRECT_STATI and response.is_redirect:
             self._prepare_next_hop(chain, request, response)
         return response
@@ -237,7 +236,6 @@ class ChallengeAuth(AuthBase):
         response: requests.Response,
         send_kwargs: Dict[str, Any],
         streamed: bool,
-        bound_key: Tuple[Origin, Optional[str]],
     ) -> requests.Response:
         """Drive this hop's dialogues until neither asks for another send."""
         pinned: Optional[HTTPAdapter] = None  # a handshake's own connection (NTLM)
@@ -248,7 +246,7 @@ class ChallengeAuth(AuthBase):
                 and response.status_code == 401
                 and _SPNEGO.search(response.headers.get("www-authenticate", ""))
             ):
-                pinned = self._bound.take(bound_key)
+                pinned = self._bound.take(_bound_key(response.request, send_kwargs))
                 if pinned is not None:
                     # A connection that has authenticated is not handshaken again: the
                     # same request on it, bare. A 401 there starts a handshake on it.
@@ -285,7 +283,7 @@ class ChallengeAuth(AuthBase):
             if pinned is not None:
                 if response.status_code not in (401, 407) and not streamed:
                     # Authenticated, and free again once Session.send has read the body.
-                    self._bound.give_back(bound_key, pinned)
+                    self._bound.give_back(_bound_key(response.request, send_kwargs), pinned)
                 else:
                     # Its pool closes now; the connection in use closes when the body is read.
                     pinned.close()
@@ -367,6 +365,13 @@ def _peer_certificate(response: requests.Response) -> Optional[bytes]:
         return getpeercert(binary_form=True)  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
+
+
+def _bound_key(request: requests.PreparedRequest, send_kwargs: Dict[str, Any]) -> Tuple[Origin, Optional[str]]:
+    """Which kept NTLM connections fit a request: same origin, same proxy (only looked
+    up when a handshake is under way, not on every response)."""
+    url = request.url or ""
+    return origin_of(url), select_proxy(url, send_kwargs.get("proxies") or {})
 
 
 class _BoundConnections:
