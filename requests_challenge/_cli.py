@@ -37,6 +37,8 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from requests.utils import get_auth_from_url, select_proxy
 
+from ._abnf import TOKEN
+from ._digest import DIGEST_CHALLENGE_TOKENS, DIGEST_CREDENTIAL_TOKENS, DIGEST_INFO_TOKENS
 from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient, quote_string
 from ._ranking import SUPPORTED_SCHEMES, allowed_schemes, rank_challenges
 from ._spaces import Origin, origin_of
@@ -52,10 +54,6 @@ PROXY_PASSWORD_ENV = "REQUESTS_CHALLENGE_PROXY_PASSWORD"
 
 OK, HTTP_ERROR, USAGE, AUTH_FAILED, NO_ANSWER = 0, 1, 2, 3, 4
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Fields RFC 7616 writes as tokens (§3.3 challenge, §3.4 credentials, §3.5 info); the rest quoted.
-_CHALLENGE_TOKENS = frozenset({"algorithm", "stale", "charset", "userhash"})
-_CREDENTIAL_TOKENS = frozenset({"algorithm", "qop", "nc", "userhash", "username*"})
 _SECRET_FIELDS = frozenset({"response", "rspauth"})
 # A URL's userinfo in free text: after "//", up to the authority's last "@". Any
 # character but the authority's ends may be in it (even an unencoded "@" or a quote),
@@ -79,14 +77,14 @@ def redact_credentials(value: str) -> str:
     if scheme.lower() == "digest":
         parsed, errors = parse_challenges_lenient(value)
         if len(parsed) == 1 and not errors and parsed[0].token68 is None:
-            return f"{scheme} {_render_params(parsed[0].params, _CREDENTIAL_TOKENS)}"
-    return f"{scheme} <redacted>" if _TOKEN.fullmatch(scheme) else "<redacted>"
+            return f"{scheme} {_render_params(parsed[0].params, DIGEST_CREDENTIAL_TOKENS)}"
+    return f"{scheme} <redacted>" if TOKEN.fullmatch(scheme) else "<redacted>"
 
 
 def _redact_info(value: str) -> str:
     """Authentication-Info without ``rspauth`` (it is as guessable as ``response``)."""
     try:
-        return _render_params(parse_auth_params(value), _CREDENTIAL_TOKENS)
+        return _render_params(parse_auth_params(value), DIGEST_INFO_TOKENS)
     except ValueError:
         return "<unreadable, not shown>"
 
@@ -96,7 +94,7 @@ def _render_params(params: Dict[str, str], tokens: FrozenSet[str]) -> str:
     for name, value in params.items():
         if name in _SECRET_FIELDS:
             shown.append(f'{name}="…"')
-        elif name in tokens and _TOKEN.fullmatch(value):
+        elif name in tokens and TOKEN.fullmatch(value):
             shown.append(f"{name}={value}")
         else:
             shown.append(f"{name}={quote_string(value)}")
@@ -163,7 +161,7 @@ def explain_challenges(lines: Sequence[str], schemes: FrozenSet[str], indent: st
 def _show_challenge(challenge: Challenge) -> str:
     if challenge.token68 is not None:
         return f"{challenge.scheme} <token68>"
-    return f"{challenge.scheme} {_render_params(challenge.params, _CHALLENGE_TOKENS)}".rstrip()
+    return f"{challenge.scheme} {_render_params(challenge.params, DIGEST_CHALLENGE_TOKENS)}".rstrip()
 
 
 def describe_exchange(response: "requests.Response", schemes: FrozenSet[str]) -> List[str]:
@@ -438,7 +436,7 @@ def _headers(values: Iterable[str]) -> Dict[str, str]:
     headers = {}
     for number, value in enumerate(values, 1):
         name, colon, text = value.partition(":")
-        if not colon or not _TOKEN.fullmatch(name.strip()) or any(c in text for c in "\r\n\0"):
+        if not colon or not TOKEN.fullmatch(name.strip()) or any(c in text for c in "\r\n\0"):
             # The value is not echoed: it may be a token.
             raise _Usage(f"--header number {number} is not 'Name: value'")
         headers[name.strip()] = text.strip()

@@ -39,6 +39,13 @@ __all__ = [
     "expected_rspauth",
 ]
 
+# Which Digest fields RFC 7616 writes as tokens; every other field is a quoted-string.
+# The one table for whoever renders Digest fields (the command line's redacted view,
+# the test server). Parsing needs none: it reads either form of any value.
+DIGEST_CHALLENGE_TOKENS = frozenset({"algorithm", "stale", "charset", "userhash"})  # §3.3 WWW-Authenticate
+DIGEST_CREDENTIAL_TOKENS = frozenset({"algorithm", "qop", "nc", "userhash", "username*"})  # §3.4 Authorization
+DIGEST_INFO_TOKENS = frozenset({"qop", "nc"})  # §3.5 Authentication-Info
+
 HashFunction = Callable[[bytes], str]
 
 

@@ -1,6 +1,6 @@
 """The challenge grammar of RFC 9110 §11, as real servers write it.
 
-Productions (RFC 9110 §11.2-11.6, §5.6):
+Productions (RFC 9110 §11.2-11.6, §5.6; the rules themselves are in `_abnf`):
 
     WWW-Authenticate = #challenge
     challenge        = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
@@ -10,15 +10,19 @@ Productions (RFC 9110 §11.2-11.6, §5.6):
 
 Challenges and their parameters share one comma-separated list, so an element is
 a new challenge when it starts with a token followed by whitespace or a comma,
-and a parameter of the current one when the token is followed by "=".
+and a parameter of the current one when the token is followed by "=". A comma
+right after the auth-scheme ends that challenge: its parameters would follow
+1*SP, so in ``Basic, realm="foo"`` the challenge is ``Basic`` without parameters
+and ``realm="foo"`` belongs to no challenge (an error); ``Basic , realm="foo"``
+is Basic with its realm (an empty list element after 1*SP).
 
-The scanner is hand-written and linear: it only ever moves forward, and the
-regular expressions it uses are anchored at the current position and built so
-that each character can be matched in one way only (runs of character classes,
-each disjoint from what may follow it), so they cannot backtrack (urllib's
-challenge regex could: CVE-2020-8492). Runs of well-formed parameters are read
-with one match per element; any other element goes through the scanner, which
-reads it once more at most; recovery stops after 64 errors or 128 challenges.
+How it reads: a short header whose elements are all well-formed (the usual
+case) is read by one ``findall``; otherwise a driver reads each run of
+well-formed elements with one ``finditer`` match per element, and hands each
+other element to the rule functions (`_auth_param_value`, `_quoted_string`,
+`_ChallengeList.challenge`, ...), one per production, which say what is wrong
+and where. Every pattern is linear (see `_abnf`); each element is read a bounded
+number of times, and recovery stops after 64 errors or 128 challenges.
 
 Lenient where real servers need it:
   - no space after commas, empty list elements, CR/LF/HTAB of folded lines as
@@ -28,7 +32,8 @@ Lenient where real servers need it:
 Strict where a guess could change meaning:
   - a parameter named twice in one challenge, an unterminated quoted string,
     control characters inside a value (they would be echoed into our own
-    header), two parameters without a comma between them.
+    header), two parameters without a comma between them, a parameter after a
+    challenge has ended.
 A malformed challenge is dropped and the others are kept; only when nothing
 usable is left does `parse_challenges` raise `ChallengeParseError`.
 """
@@ -39,6 +44,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
+from ._abnf import (
+    ANY_QUOTED_BODY,
+    AUTH_PARAM_ELEMENTS,
+    AUTH_PARAM_HEAD,
+    EQUALS_SIGNS,
+    LIST_ELEMENT_OR_REST,
+    LIST_ELEMENT_OR_STOP,
+    LIST_GAP,
+    QUOTED_STRING_BODY,
+    REST_OF_ELEMENT,
+    TOKEN,
+    TOKEN68,
+    TOKEN_OR_TOKEN68,
+    UNQUOTED_VALUE,
+    WHITESPACE,
+)
 from ._errors import ChallengeParseError
 
 __all__ = [
@@ -51,60 +72,6 @@ __all__ = [
 
 HeaderValue = Union[str, bytes, Iterable[Union[str, bytes]]]
 
-# Every pattern below is a chain of character-class runs and literals in which
-# each character has exactly one way to be matched: a run's class is disjoint from
-# whatever may follow it, alternatives differ in their first character (or, for
-# the empty one that ends _PARAM_ELEMENT_OR_STOP, match only where the others do
-# not), and a backslash always starts a two-character pair that no run contains.
-# So a match reads each character once, and a failed attempt only retreats over
-# what it read without ever finding a second way to match: none of them can
-# backtrack into super-linear time (urllib's challenge regex could: CVE-2020-8492).
-_TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"  # RFC 9110 §5.6.2; ASCII only, so no case folding
-_WS = r" \t\r\n"  # OWS = *( SP / HTAB ) (§5.6.3); CR and LF too, left over from obs-fold
-_CTL = r"\x00-\x08\x0a-\x1f\x7f"  # control characters but HTAB
-# quoted-string body (§5.6.4): qdtext runs, each quoted-pair a backslash and one
-# HTAB, SP, VCHAR or obs-text. It stops before the closing '"', if any.
-_QUOTED_BODY_RE = rf'[^"\\{_CTL}]*(?:\\[^{_CTL}][^"\\{_CTL}]*)*'
-# A lenient unquoted value: anything visible but the list and quote delimiters.
-_BARE_CHAR = r'[^\x00-\x20\x7f",\\]'
-
-
-def _param_element_re(group: str) -> str:
-    """One well-formed auth-param element and the list delimiters after it:
-    token BWS "=" BWS ( quoted-string / bare value ) OWS ( "," *( OWS / "," ) / end ).
-
-    ``group`` is "(" to capture the name, the quoted body and the bare value (in
-    that order, one of the last two unset), or "(?:" not to.
-    """
-    return (
-        rf'{group}[{_TCHAR}]+)[{_WS}]*=[{_WS}]*(?:"{group}{_QUOTED_BODY_RE})"|{group}{_BARE_CHAR}*))'
-        rf'[{_WS}]*(?:,[{_WS},]*|\Z)'
-    )
-
-
-_TOKEN = re.compile(rf"[{_TCHAR}]+")
-# token68 adds "/" (and trailing "="), which is not a tchar.
-_TOKEN68_BODY = re.compile(r"[A-Za-z0-9\-._~+/]+")
-# The start of an auth-param element, token BWS "=" BWS.
-_PARAM_HEAD = re.compile(rf"([{_TCHAR}]+)[{_WS}]*=[{_WS}]*")
-_TOKEN_OR_TOKEN68 = re.compile(rf"[{_TCHAR}/]+")
-_EQUALS = re.compile(r"=+")
-_OWS = re.compile(rf"[{_WS}]*")
-_BARE_VALUE = re.compile(f"{_BARE_CHAR}+")
-_QUOTED_BODY = re.compile(_QUOTED_BODY_RE)
-# Whitespace and empty list elements between elements (RFC 9110 §5.6.1).
-_GAP = re.compile(rf"[{_WS},]*")
-# Runs of well-formed auth-params are read by one match per element (names and
-# values in groups 1-3; the empty alternative matches where an element is not
-# well-formed, so that finditer stops there instead of searching ahead), and
-# skipped by one match in all when their challenge is already dropped; anything
-# else goes through the scanner, element by element.
-_PARAM_ELEMENT_OR_STOP = re.compile(_param_element_re("(") + "|")
-_PARAM_ELEMENTS = re.compile(f"(?:{_param_element_re('(?:')})*")
-# Error recovery: any quoted body (control characters too), up to its closing
-# quote or the end; and everything up to and past the next comma outside quotes.
-_ANY_QUOTED_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
-_SKIP_ELEMENT = re.compile(r'[^",]*(?:"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)[^",]*)*,?', re.DOTALL)
 # Schemes whose challenges are always auth-params, never token68 (RFC 7616, 7617).
 _PARAM_ONLY_SCHEMES = frozenset({"basic", "digest"})
 # Error recovery gives up after this many malformed elements (a 1 MiB header of
@@ -113,6 +80,9 @@ _MAX_ERRORS = 64
 # Real servers offer a handful of challenges; a header of thousands is an attack
 # on our time, so the first ones are kept and the rest ignored.
 _MAX_CHALLENGES = 128
+# Up to this length a header is first read whole by one findall, whose list of
+# elements is then this small; longer ones are read run by run, in constant memory.
+_SHORT_HEADER = 2048
 
 
 @dataclass(frozen=True)
@@ -139,11 +109,41 @@ class Challenge:
         return f"{self.scheme} {rendered}"
 
 
+_new_object = object.__new__
+
+
+def _challenge(scheme: str, params: Dict[str, str], token68: Optional[str] = None) -> Challenge:
+    """``Challenge(scheme, params, token68)``, built as its generated ``__init__``
+    would but without the ``object.__setattr__`` call per field that a frozen
+    dataclass pays: a quarter of a microsecond less per challenge, of the four or
+    so that a typical header takes to parse."""
+    challenge = _new_object(Challenge)
+    fields = challenge.__dict__
+    fields["scheme"] = scheme
+    fields["params"] = params
+    fields["token68"] = token68
+    return challenge
+
+
 def quote_string(value: str) -> str:
     """RFC 9110 §5.6.4 quoted-string, escaping only ``"`` and ``\\``."""
     if '"' in value or "\\" in value:
         value = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{value}"'
+
+
+def _unescape(body: str) -> str:
+    """Undo the quoted-pairs of a quoted-string body that `QUOTED_STRING_BODY` matched.
+
+    Three C-level passes instead of a regex substitution, whose template costs
+    microseconds per pair: each "\\\\" pair (read left to right, as the pairs
+    are) becomes a NUL, which such a body cannot contain; every backslash left
+    starts a pair and is dropped; the NULs become backslashes.
+    """
+    return body.replace("\\\\", "\0").replace("\\", "").replace("\0", "\\")
+
+
+# -- rule functions: one production each, read at the scanner's position -----------------
 
 
 class _Scanner:
@@ -164,7 +164,7 @@ class _Scanner:
         return match.group()
 
     def skip_ows(self) -> None:
-        self.pos = _OWS.match(self.text, self.pos).end()  # type: ignore[union-attr]
+        self.pos = WHITESPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < self.end else ""
@@ -172,94 +172,326 @@ class _Scanner:
     def error(self, message: str) -> ChallengeParseError:
         return ChallengeParseError(message, self.pos)
 
-    def quoted_string(self) -> str:
-        """Read a quoted-string whose opening quote is at ``pos``; unescape it."""
-        start = self.pos
-        body = _QUOTED_BODY.match(self.text, start + 1)
-        end = body.end()  # type: ignore[union-attr]
-        if self.text.startswith('"', end):
-            self.pos = end + 1
-            value = body.group()  # type: ignore[union-attr]
-            return _unescape(value) if "\\" in value else value
-        if end >= self.end or (self.text[end] == "\\" and end + 1 >= self.end):
-            # (or ends in a lone "\"): nothing after it to recover, so resume at the end.
-            self.pos = self.end
-            raise ChallengeParseError("unterminated quoted string", start)
-        # Report the control character, but resume after this string's closing
-        # quote, so recovery does not read the rest of the header out of phase.
-        error = ChallengeParseError(
-            "control character in quoted-pair" if self.text[end] == "\\"
-            else f"control character {self.text[end]!r} in quoted string",
-            end,
-        )
-        closing = _ANY_QUOTED_BODY.match(self.text, end).end()  # type: ignore[union-attr]
-        self.pos = min(closing + 1, self.end)
-        raise error
 
-    def value(self) -> str:
-        """auth-param value: quoted-string, token, or (lenient) a bare run."""
-        if self.peek() == '"':
-            return self.quoted_string()
-        return self.take(_BARE_VALUE)
+def _quoted_string(scan: _Scanner) -> str:
+    """quoted-string (RFC 9110 §5.6.4), its DQUOTE at ``pos``: the unescaped value."""
+    start = scan.pos
+    text = scan.text
+    body = QUOTED_STRING_BODY.match(text, start + 1)
+    end = body.end()  # type: ignore[union-attr]
+    if text.startswith('"', end):
+        scan.pos = end + 1
+        value = body.group()  # type: ignore[union-attr]
+        return _unescape(value) if "\\" in value else value
+    if end >= scan.end or (text[end] == "\\" and end + 1 >= scan.end):
+        # (or ends in a lone "\"): nothing after it to recover, so resume at the end.
+        scan.pos = scan.end
+        raise ChallengeParseError("unterminated quoted string", start)
+    # Report the control character, but resume after this string's closing
+    # quote, so recovery does not read the rest of the header out of phase.
+    error = ChallengeParseError(
+        "control character in quoted-pair" if text[end] == "\\"
+        else f"control character {text[end]!r} in quoted string",
+        end,
+    )
+    closing = ANY_QUOTED_BODY.match(text, end).end()  # type: ignore[union-attr]
+    scan.pos = min(closing + 1, scan.end)
+    raise error
 
-    def end_of_element(self) -> None:
-        """After an element only OWS, then a comma or the end, may follow."""
-        self.skip_ows()
-        char = self.peek()
-        if char == ",":
-            self.pos += 1
-        elif char:
-            raise self.error(f"expected ',' between list elements, found {char!r}")
 
-    def skip_element(self) -> None:
-        """Recover from an error: skip past the next comma outside quotes."""
-        self.pos = _SKIP_ELEMENT.match(self.text, self.pos).end()  # type: ignore[union-attr]
+def _auth_param_value(scan: _Scanner) -> str:
+    """auth-param's value (RFC 9110 §11.2): quoted-string / token, or (lenient) any
+    other run of visible characters, or nothing."""
+    if scan.peek() == '"':
+        return _quoted_string(scan)
+    return scan.take(UNQUOTED_VALUE)
 
-    def next_is_auth_param(self) -> bool:
-        """Look ahead, without consuming, for ``, token BWS =`` (empty elements allowed)."""
-        saved = self.pos
+
+def _element_end(scan: _Scanner) -> None:
+    """The end of a list element (RFC 9110 §5.6.1): OWS, then a comma or the end."""
+    scan.skip_ows()
+    char = scan.peek()
+    if char == ",":
+        scan.pos += 1
+    elif char:
+        raise scan.error(f"expected ',' between list elements, found {char!r}")
+
+
+def _next_is_auth_param(scan: _Scanner) -> bool:
+    """Look ahead, without consuming, for ``, token BWS =`` (empty elements allowed)."""
+    saved = scan.pos
+    try:
+        scan.take(LIST_GAP)
+        if not scan.take(TOKEN):
+            return False
+        scan.skip_ows()
+        return scan.peek() == "="
+    finally:
+        scan.pos = saved
+
+
+def _skip_element(scan: _Scanner) -> None:
+    """Recover from an error: skip past the next comma outside quotes."""
+    scan.pos = REST_OF_ELEMENT.match(scan.text, scan.pos).end()  # type: ignore[union-attr]
+
+
+def _add_param(params: Dict[str, str], name: str, value: str, position: int) -> None:
+    key = name.lower()
+    if key in params:
+        # RFC 9110 §11.2: each name only once; which one did the server mean?
+        raise ChallengeParseError(f"parameter {key!r} given twice", position)
+    params[key] = value
+
+
+class _LimitReached(Exception):
+    """More challenges than `_MAX_CHALLENGES`: stop reading (the error is recorded)."""
+
+
+# -- the challenge list: #challenge ---------------------------------------------------------
+
+
+class _ChallengeList:
+    """What has been read of a challenge list so far, and the rules that extend it.
+
+    ``params`` is the open challenge's (None when none is open: before the first,
+    after one that ended with its token68 or a comma right after its scheme, or
+    after one dropped for an error, which ``dropped`` says).
+    """
+
+    __slots__ = ("text", "challenges", "errors", "scheme", "params", "dropped")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.challenges: List[Challenge] = []
+        self.errors: List[ChallengeParseError] = []
+        self.scheme: Optional[str] = None  # the latest challenge's
+        self.params: Optional[Dict[str, str]] = None
+        self.dropped = False
+
+    def read(self) -> Tuple[List[Challenge], List[ChallengeParseError]]:
+        """The recovery driver: runs of well-formed elements, then one element by
+        the rules; a malformed one is recorded, its challenge dropped, and reading
+        resumes after its comma."""
+        scan = _Scanner(self.text)
+        after_error = False
+        while True:
+            scan.take(LIST_GAP)
+            if scan.pos >= scan.end:
+                break
+            if not after_error:  # after an error, the next element goes to the rules at once:
+                # a hostile header is mostly errors, where a run would stop straight away
+                scan.pos = self.well_formed_run(scan.pos)
+                if scan.pos >= scan.end:
+                    break
+            after_error = False
+            try:
+                self.element(scan)
+            except _LimitReached:
+                break
+            except ChallengeParseError as exc:
+                after_error = True
+                self.errors.append(exc)
+                if self.params is not None:
+                    self.params, self.dropped = None, True
+                if len(self.errors) >= _MAX_ERRORS:
+                    break  # hostile, not quirky: stop rather than collect errors for seconds
+                _skip_element(scan)
+        self.end_challenge()
+        return self.challenges, self.errors
+
+    def well_formed_run(self, pos: int) -> int:
+        """Read the well-formed elements at ``pos``, one finditer match each; return
+        where they stop: the end, or the first element for `element` to read."""
+        challenges = self.challenges
+        params, scheme = self.params, self.scheme
         try:
-            self.take(_GAP)
-            if not self.take(_TOKEN):
-                return False
-            self.skip_ows()
-            return self.peek() == "="
+            for match in LIST_ELEMENT_OR_STOP.finditer(self.text, pos):
+                name, quoted, bare, new_scheme, first, first_quoted, first_bare, lone_scheme = match.groups()
+                if name is not None:  # auth-param
+                    if params is None:
+                        return match.start()
+                    key = name.lower()
+                    if key in params:
+                        return match.start()
+                    params[key] = bare if quoted is None else _unescape(quoted) if "\\" in quoted else quoted
+                elif new_scheme is not None or lone_scheme is not None:  # a challenge
+                    if params is not None:
+                        challenges.append(_challenge(scheme, params))  # type: ignore[arg-type]
+                        params = None
+                    if len(challenges) >= _MAX_CHALLENGES:
+                        return match.start()
+                    self.dropped = False
+                    if lone_scheme is not None:
+                        scheme = lone_scheme
+                        challenges.append(_challenge(lone_scheme, {}))
+                    else:
+                        scheme = new_scheme
+                        value = first_bare if first_quoted is None else (
+                            _unescape(first_quoted) if "\\" in first_quoted else first_quoted)
+                        params = {first.lower(): value}
+                else:  # the empty alternative: no well-formed element here
+                    return match.start()
+            return len(self.text)  # not reached: the empty alternative matches at the end
         finally:
-            self.pos = saved
+            self.params, self.scheme = params, scheme
 
-
-def _unescape(body: str) -> str:
-    """Undo the quoted-pairs of a quoted-string body that `_QUOTED_BODY` matched.
-
-    Three C-level passes instead of a regex substitution, whose template costs
-    microseconds per pair: each "\\\\" pair (read left to right, as the pairs
-    are) becomes a NUL, which such a body cannot contain; every backslash left
-    starts a pair and is dropped; the NULs become backslashes.
-    """
-    return body.replace("\\\\", "\0").replace("\\", "").replace("\0", "\\")
-
-
-def _read_params(text: str, pos: int, params: Dict[str, str], broken: bool) -> int:
-    """Read the well-formed auth-param elements at ``pos`` into ``params``; return where they stop.
-
-    The scanner takes over at the returned position: at the first element that is
-    not well-formed, or that names a parameter twice (so that it reports it). The
-    parameters of a dropped (``broken``) challenge are only skipped.
-    """
-    if broken:
-        return _PARAM_ELEMENTS.match(text, pos).end()  # type: ignore[union-attr]
-    for match in _PARAM_ELEMENT_OR_STOP.finditer(text, pos):
-        name, quoted, bare = match.groups()
-        if name is None:  # the empty alternative: not an element (or the end)
-            return match.start()
-        key = name.lower()
-        if key in params:
-            return match.start()
-        if quoted is None:
-            params[key] = bare
+    def element(self, scan: _Scanner) -> None:
+        """One element `well_formed_run` did not take: an auth-param, or a challenge."""
+        head = AUTH_PARAM_HEAD.match(scan.text, scan.pos)
+        if head is not None:
+            self.auth_param(scan, head)
         else:
-            params[key] = _unescape(quoted) if "\\" in quoted else quoted
-    return len(text)  # not reached: the empty alternative matches at the end
+            self.challenge(scan)
+
+    def auth_param(self, scan: _Scanner, head: "re.Match[str]") -> None:
+        """auth-param (RFC 9110 §11.2) of the open challenge: token BWS "=" BWS value."""
+        start = scan.pos
+        if self.params is None:
+            if self.dropped:  # its challenge is dropped: skip its well-formed params
+                scan.pos = AUTH_PARAM_ELEMENTS.match(scan.text, start).end()  # type: ignore[union-attr]
+                if scan.pos > start:
+                    return
+                scan.pos = head.end()
+                _auth_param_value(scan)  # still read, so that its errors are reported
+                _element_end(scan)
+                return
+            if self.scheme is None:
+                raise ChallengeParseError("parameter before any auth-scheme", start)
+            # RFC 9110 §11.2: the challenge before it has ended, with its token68 or
+            # with a comma right after its scheme (its parameters follow 1*SP).
+            ended = "its token68" if self.challenges[-1].token68 is not None else "the comma right after it"
+            raise ChallengeParseError(
+                f"parameter {head.group(1).lower()!r} belongs to no challenge: {self.scheme!r} ended with {ended}",
+                start,
+            )
+        scan.pos = head.end()
+        _add_param(self.params, head.group(1), _auth_param_value(scan), start)
+        _element_end(scan)
+
+    def challenge(self, scan: _Scanner) -> None:
+        """challenge (RFC 9110 §11.2): auth-scheme [ 1*SP ( token68 / #auth-param ) ]."""
+        start = scan.pos
+        scheme = scan.take(TOKEN_OR_TOKEN68)
+        if not scheme:
+            raise scan.error(f"expected a scheme or parameter name, found {scan.peek()!r}")
+        after_scheme = scan.pos
+        scan.skip_ows()
+        if "/" in scheme or (scan.pos == after_scheme and scan.peek() not in (",", "")):
+            raise ChallengeParseError(f"invalid auth-scheme {scheme!r}", start)
+        self.start_challenge(scheme, start)
+        if scan.peek() in (",", ""):
+            if scan.pos == after_scheme:
+                # A comma right after the scheme: no 1*SP, so no parameters (§11.2).
+                self.end_challenge()
+            _element_end(scan)
+            return
+        self.token68_or_auth_param(scan)
+
+    def token68_or_auth_param(self, scan: _Scanner) -> None:
+        """What follows a challenge's 1*SP: its token68, or the first of its #auth-param."""
+        text = scan.text
+        body_start = scan.pos
+        head = AUTH_PARAM_HEAD.match(text, body_start)
+        if head is not None and text[head.end():head.end() + 1] not in (",", "=", ""):
+            # Unambiguously an auth-param: a value follows the "=".
+            scan.pos = head.end()
+            _add_param(self.params, head.group(1), _auth_param_value(scan), body_start)  # type: ignore[arg-type]
+            _element_end(scan)
+            return
+        first = scan.take(TOKEN_OR_TOKEN68)
+        if not first:
+            raise scan.error(f"expected token68 or auth-param after {self.scheme!r}")
+        scan.skip_ows()  # BWS before "="
+        equals = scan.take(EQUALS_SIGNS)
+        scan.skip_ows()
+        at_end = scan.peek() in (",", "")
+        empty_param = (
+            len(equals) == 1
+            and "/" not in first
+            and (self.scheme.lower() in _PARAM_ONLY_SCHEMES or _next_is_auth_param(scan))  # type: ignore[union-attr]
+        )
+        if at_end and not empty_param:
+            # token68; a lone "name=" is an empty value instead when more params
+            # follow, or when the scheme never uses token68 (``Digest realm=``).
+            if TOKEN68.fullmatch(first + equals) is None:
+                raise ChallengeParseError(f"invalid token68 {first!r}", body_start)
+            self.params = None
+            self.challenges.append(_challenge(self.scheme, {}, first + equals))  # type: ignore[arg-type]
+            _element_end(scan)
+            return
+        if not equals:
+            raise scan.error(f"expected '=' after parameter name {first!r}")
+        if len(equals) > 1 and not at_end:
+            raise ChallengeParseError("'==' after parameter name", body_start)
+        if "/" in first:
+            raise ChallengeParseError(f"invalid parameter name {first!r}", body_start)
+        _add_param(self.params, first, "" if at_end else _auth_param_value(scan), body_start)  # type: ignore[arg-type]
+        _element_end(scan)
+
+    def start_challenge(self, scheme: str, position: int) -> None:
+        """End the open challenge; open one for ``scheme`` unless 128 are kept already."""
+        self.end_challenge()
+        if len(self.challenges) >= _MAX_CHALLENGES:
+            self.errors.append(
+                ChallengeParseError(f"more than {_MAX_CHALLENGES} challenges, the rest ignored", position))
+            raise _LimitReached
+        self.scheme, self.params, self.dropped = scheme, {}, False
+
+    def end_challenge(self) -> None:
+        if self.params is not None:
+            self.challenges.append(_challenge(self.scheme, self.params))  # type: ignore[arg-type]
+            self.params = None
+
+
+def _read_short(text: str) -> Optional[List[Challenge]]:
+    """A short header read whole by one findall, when every element is well-formed
+    and needs no rule function (the usual case); None otherwise.
+
+    It does what `_ChallengeList.well_formed_run` does over the same elements, with
+    no positions to keep: whenever that one would stop, this one gives up and the
+    driver reads the header instead.
+    """
+    challenges: List[Challenge] = []
+    params: Optional[Dict[str, str]] = None
+    scheme = ""
+    start = LIST_GAP.match(text).end()  # type: ignore[union-attr]
+    for name, quoted, bare, new_scheme, first, first_quoted, first_bare, lone_scheme in (
+            LIST_ELEMENT_OR_REST.findall(text, start)):
+        if name:  # auth-param
+            if params is None:
+                return None
+            key = name.lower()
+            if key in params:
+                return None
+            params[key] = (_unescape(quoted) if "\\" in quoted else quoted) if quoted else bare
+        elif new_scheme:  # a challenge and its first auth-param
+            if params is not None:
+                challenges.append(_challenge(scheme, params))
+            scheme = new_scheme
+            params = {first.lower(): (_unescape(first_quoted) if "\\" in first_quoted else first_quoted)
+                      if first_quoted else first_bare}
+        elif lone_scheme:  # a challenge without parameters
+            if params is not None:
+                challenges.append(_challenge(scheme, params))
+                params = None
+            challenges.append(_challenge(lone_scheme, {}))
+        else:  # the rest of the header, from an element only the rule functions read
+            return None
+    if params is not None:
+        challenges.append(_challenge(scheme, params))
+    return challenges if len(challenges) <= _MAX_CHALLENGES else None
+
+
+def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
+    """Parse a joined header value into good challenges and the errors met."""
+    if len(text) <= _SHORT_HEADER:
+        challenges = _read_short(text)
+        if challenges is not None:
+            return challenges, []
+    return _ChallengeList(text).read()
+
+
+# -- header values ------------------------------------------------------------------------
 
 
 def _join(value: HeaderValue) -> str:
@@ -290,113 +522,6 @@ def _octets_only(text: str) -> str:
     return text
 
 
-def _parse(text: str) -> Tuple[List[Challenge], List[ChallengeParseError]]:
-    """Parse a joined header value into good challenges and the errors met."""
-    scan = _Scanner(text)
-    challenges: List[Challenge] = []
-    errors: List[ChallengeParseError] = []
-    current: Optional[Dict[str, str]] = None  # params of the challenge being read
-    scheme = ""
-    broken = False  # the current challenge had an error: drop its remaining params
-
-    def finish() -> None:
-        if current is not None and not broken:
-            challenges.append(Challenge(scheme, current))
-
-    while True:
-        scan.take(_GAP)
-        if scan.pos >= scan.end:
-            break
-        if len(challenges) >= _MAX_CHALLENGES:
-            errors.append(ChallengeParseError(f"more than {_MAX_CHALLENGES} challenges, the rest ignored", scan.pos))
-            current = None
-            break
-        element_start = scan.pos
-        try:
-            head = _PARAM_HEAD.match(text, element_start)
-            if head is not None:
-                # auth-param of the current challenge: token BWS "=" BWS value.
-                if current is None:
-                    raise ChallengeParseError("parameter before any auth-scheme", element_start)
-                scan.pos = _read_params(text, element_start, current, broken)
-                if scan.pos > element_start:
-                    continue
-                scan.pos = head.end()
-                _add_param(current, head.group(1), scan.value(), element_start, broken)
-                scan.end_of_element()
-                continue
-            word = scan.take(_TOKEN_OR_TOKEN68)
-            if not word:
-                raise scan.error(f"expected a scheme or parameter name, found {scan.peek()!r}")
-            after_word = scan.pos
-            scan.skip_ows()
-            if "/" in word or (scan.pos == after_word and scan.peek() not in (",", "")):
-                raise ChallengeParseError(f"invalid auth-scheme {word!r}", element_start)
-            # A new challenge starts here.
-            finish()
-            scheme, current, broken = word, {}, False
-            if scan.peek() in (",", ""):
-                scan.end_of_element()
-                continue
-            # 1*SP then token68 or the first auth-param.
-            body_start = scan.pos
-            head = _PARAM_HEAD.match(text, body_start)
-            if head is not None and text[head.end():head.end() + 1] not in (",", "=", ""):
-                # Unambiguously an auth-param: a value follows the "=".
-                scan.pos = _read_params(text, body_start, current, False)
-                if scan.pos > body_start:
-                    continue
-                scan.pos = head.end()
-                _add_param(current, head.group(1), scan.value(), body_start, broken)
-                scan.end_of_element()
-                continue
-            first = scan.take(_TOKEN_OR_TOKEN68)
-            if not first:
-                raise scan.error(f"expected token68 or auth-param after {scheme!r}")
-            scan.skip_ows()  # BWS before "="
-            equals = scan.take(_EQUALS)
-            scan.skip_ows()
-            at_end = scan.peek() in (",", "")
-            empty_param = (
-                len(equals) == 1
-                and "/" not in first
-                and (scheme.lower() in _PARAM_ONLY_SCHEMES or scan.next_is_auth_param())
-            )
-            if at_end and not empty_param:
-                # token68; a lone "name=" is an empty value instead when more params
-                # follow, or when the scheme never uses token68 (``Digest realm=``).
-                if _TOKEN68_BODY.fullmatch(first) is None:
-                    raise ChallengeParseError(f"invalid token68 {first!r}", body_start)
-                challenges.append(Challenge(scheme, {}, first + equals))
-                current = None
-                scan.end_of_element()
-                continue
-            if not equals:
-                raise scan.error(f"expected '=' after parameter name {first!r}")
-            if len(equals) > 1 and scan.peek() not in (",", ""):
-                raise ChallengeParseError("'==' after parameter name", body_start)
-            if "/" in first:
-                raise ChallengeParseError(f"invalid parameter name {first!r}", body_start)
-            _add_param(current, first, "" if at_end else scan.value(), body_start, broken)
-            scan.end_of_element()
-        except ChallengeParseError as exc:
-            errors.append(exc)
-            broken = current is not None
-            if len(errors) >= _MAX_ERRORS:
-                break  # hostile, not quirky: stop rather than collect errors for seconds
-            scan.skip_element()
-    finish()
-    return challenges, errors
-
-
-def _add_param(params: Dict[str, str], name: str, value: str, position: int, broken: bool) -> None:
-    key = name.lower()
-    if key in params and not broken:
-        # RFC 9110 §11.2: each name only once; which one did the server mean?
-        raise ChallengeParseError(f"parameter {key!r} given twice", position)
-    params[key] = value
-
-
 def parse_challenges(value: HeaderValue) -> List[Challenge]:
     """Every challenge in a WWW-Authenticate or Proxy-Authenticate value, in order.
 
@@ -419,6 +544,20 @@ def parse_challenges_lenient(value: HeaderValue) -> Tuple[List[Challenge], List[
     return _parse(text)
 
 
+def _auth_param_run(text: str, pos: int, params: Dict[str, str]) -> int:
+    """Read the well-formed auth-params at ``pos`` into ``params``, one finditer
+    match each; return where they stop (at one that is not, or names one twice)."""
+    for match in LIST_ELEMENT_OR_STOP.finditer(text, pos):
+        name, quoted, bare, _, _, _, _, _ = match.groups()  # (groups() is quicker than group(1, 2, 3))
+        if name is None:
+            return match.start()
+        key = name.lower()
+        if key in params:
+            return match.start()
+        params[key] = bare if quoted is None else _unescape(quoted) if "\\" in quoted else quoted
+    return len(text)  # not reached: the empty alternative matches at the end
+
+
 def parse_auth_params(value: HeaderValue) -> Dict[str, str]:
     """The ``#auth-param`` list of Authentication-Info (RFC 9110 §11.6.3, RFC 7616 §3.5).
 
@@ -429,15 +568,15 @@ def parse_auth_params(value: HeaderValue) -> Dict[str, str]:
     scan = _Scanner(text)
     params: Dict[str, str] = {}
     while True:
-        scan.take(_GAP)
+        scan.take(LIST_GAP)
         if scan.pos >= scan.end:
             return params
-        start = scan.pos
-        scan.pos = _read_params(text, start, params, False)  # well-formed elements at once
-        if scan.pos > start:
-            continue
+        scan.pos = _auth_param_run(text, scan.pos, params)
+        if scan.pos >= scan.end:
+            return params
         # This element is not well-formed, or names a parameter twice: say why.
-        name = scan.take(_TOKEN)
+        start = scan.pos
+        name = scan.take(TOKEN)
         if not name:
             raise scan.error(f"expected a parameter name, found {scan.peek()!r}")
         scan.skip_ows()
@@ -445,5 +584,5 @@ def parse_auth_params(value: HeaderValue) -> Dict[str, str]:
             raise scan.error(f"expected '=' after parameter name {name!r}")
         scan.pos += 1
         scan.skip_ows()
-        _add_param(params, name, scan.value(), start, False)
-        scan.end_of_element()
+        _add_param(params, name, _auth_param_value(scan), start)
+        _element_end(scan)

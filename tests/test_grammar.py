@@ -1,20 +1,27 @@
 """The RFC 9110 §11 challenge grammar, as real servers write it."""
 
+import dataclasses
 import re
 import sys
+from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from requests_challenge import _abnf
 from requests_challenge._grammar import (
     Challenge,
     ChallengeParseError,
+    _challenge,
+    _ChallengeList,
+    _read_short,
     parse_auth_params,
     parse_challenges,
     parse_challenges_lenient,
     quote_string,
 )
+from requests_challenge._ranking import rank_challenges
 
 
 def C(scheme, params=None, token68=None):
@@ -139,6 +146,178 @@ def test_newauth_example_is_two_challenges():
         C("Newauth", {"realm": "apps", "type": "1", "title": 'Login to "apps"'}),
         C("Basic", {"realm": "simple"}),
     ]
+
+
+# --- a comma right after the scheme (RFC 9110 §11.2) --------------------------------
+#
+# challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]: parameters follow the
+# scheme after a space. In 'Basic, realm="foo"' the comma ends the Basic challenge, and
+# realm="foo" is an element of the header's #challenge list that is no challenge: an
+# error, not Basic's realm. (Before, it was read as Basic's realm, which no rule allows.)
+# 'Basic , realm="foo"' is Basic with its realm: 1*SP, then an empty list element.
+# Cases from Julian Reschke's suite, http://test.greenbytes.de/tech/tc/httpauth/,
+# under its names; "errors" is how many elements were malformed.
+
+GREENBYTES = {
+    "simplebasic": ('Basic realm="foo"', [C("Basic", {"realm": "foo"})], 0),
+    "simplebasiclf": ('Basic\r\n realm="foo"', [C("Basic", {"realm": "foo"})], 0),
+    "simplebasicucase": ('BASIC REALM="foo"', [C("BASIC", {"realm": "foo"})], 0),
+    "simplebasictok": ("Basic realm=foo", [C("Basic", {"realm": "foo"})], 0),
+    # a backslash is in no token: a parse error, not the realm \foo
+    "simplebasictokbs": ("Basic realm=\\f\\o\\o", [], 1),
+    "simplebasicsq": ("Basic realm='foo'", [C("Basic", {"realm": "'foo'"})], 0),
+    "simplebasicpct": ('Basic realm="foo%20bar"', [C("Basic", {"realm": "foo%20bar"})], 0),
+    "simplebasiccomma": ('Basic , realm="foo"', [C("Basic", {"realm": "foo"})], 0),
+    "simplebasiccomma2": ('Basic, realm="foo"', [C("Basic")], 1),
+    "simplebasicnorealm": ("Basic", [C("Basic")], 0),
+    "simplebasic2realms": ('Basic realm="foo", realm="bar"', [], 1),
+    "simplebasicwsrealm": ('Basic realm = "foo"', [C("Basic", {"realm": "foo"})], 0),
+    "simplebasicrealmsqc": ('Basic realm="\\f\\o\\o"', [C("Basic", {"realm": "foo"})], 0),
+    "simplebasicrealmsqc2": ('Basic realm="\\"foo\\""', [C("Basic", {"realm": '"foo"'})], 0),
+    "simplebasicnewparam1": (
+        'Basic realm="foo", bar="xyz",, a=b,,,c=d',
+        [C("Basic", {"realm": "foo", "bar": "xyz", "a": "b", "c": "d"})], 0),
+    "simplebasicnewparam2": ('Basic bar="xyz", realm="foo"', [C("Basic", {"bar": "xyz", "realm": "foo"})], 0),
+    "simplebasicrealmiso88591": (b'Basic realm="foo-\xe4"', [C("Basic", {"realm": "foo-\xe4"})], 0),
+    "simplebasicrealmutf8": (b'Basic realm="foo-\xc3\xa4"', [C("Basic", {"realm": "foo-\xc3\xa4"})], 0),
+    "simplebasicrealmrfc2047": (
+        'Basic realm="=?ISO-8859-1?Q?foo-=E4?="', [C("Basic", {"realm": "=?ISO-8859-1?Q?foo-=E4?="})], 0),
+    "multibasicunknown": (
+        'Basic realm="basic", Newauth realm="newauth"',
+        [C("Basic", {"realm": "basic"}), C("Newauth", {"realm": "newauth"})], 0),
+    "multibasicunknownnoparam": ('Basic realm="basic", Newauth', [C("Basic", {"realm": "basic"}), C("Newauth")], 0),
+    "multibasicunknown2": (
+        'Newauth realm="newauth", Basic realm="basic"',
+        [C("Newauth", {"realm": "newauth"}), C("Basic", {"realm": "basic"})], 0),
+    "multibasicunknown2np": ('Newauth, Basic realm="basic"', [C("Newauth"), C("Basic", {"realm": "basic"})], 0),
+    "multibasicunknown2mf": (
+        ['Newauth realm="newauth"', 'Basic realm="basic"'],
+        [C("Newauth", {"realm": "newauth"}), C("Basic", {"realm": "basic"})], 0),
+    "multibasicempty": (',Basic realm="basic"', [C("Basic", {"realm": "basic"})], 0),
+    "multibasicqs": (
+        'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple" ',
+        [C("Newauth", {"realm": "apps", "type": "1", "title": 'Login to "apps"'}), C("Basic", {"realm": "simple"})],
+        0),
+    "multidisgscheme": (
+        'Newauth realm="Newauth Realm", basic=foo, Basic realm="Basic Realm" ',
+        [C("Newauth", {"realm": "Newauth Realm", "basic": "foo"}), C("Basic", {"realm": "Basic Realm"})], 0),
+    "unknown": ('Newauth param="value"', [C("Newauth", {"param": "value"})], 0),
+    "parametersnotrequired": ("A, B", [C("A"), C("B")], 0),
+    "disguisedrealm": (
+        'Basic foo="realm=nottherealm", realm="basic"', [C("Basic", {"foo": "realm=nottherealm", "realm": "basic"})],
+        0),
+    "disguisedrealm2": (
+        'Basic nottherealm="nottherealm", realm="basic"',
+        [C("Basic", {"nottherealm": "nottherealm", "realm": "basic"})], 0),
+    "missingquote": ('Basic realm="basic', [], 1),
+    # and around the comma cases
+    "two Basic realms": (
+        'Basic realm="foo", Basic realm="bar"', [C("Basic", {"realm": "foo"}), C("Basic", {"realm": "bar"})], 0),
+    "Basic, then Basic with a realm": ('Basic, Basic realm="x"', [C("Basic"), C("Basic", {"realm": "x"})], 0),
+    "comma without spaces": ('Basic,realm="foo",charset="UTF-8"', [C("Basic")], 2),
+    "comma then a folded line": ('Basic,\r\n realm="foo"', [C("Basic")], 1),
+    "space, comma, no space": ('Basic ,realm="foo"', [C("Basic", {"realm": "foo"})], 0),
+    "tab, comma": ('Basic\t, realm="foo"', [C("Basic", {"realm": "foo"})], 0),
+    "two lines": (["Basic", 'realm="foo"'], [C("Basic")], 1),
+    "Digest, then its params": ('Digest, realm="r", nonce="n"', [C("Digest")], 2),
+    "after a token68": ('Negotiate abc, realm="r"', [C("Negotiate", token68="abc")], 1),
+}
+
+
+@pytest.mark.parametrize("name", GREENBYTES)
+def test_greenbytes_httpauth_cases(name):
+    header, expected, error_count = GREENBYTES[name]
+    challenges, errors = parse_challenges_lenient(header)
+    assert challenges == expected
+    assert len(errors) == error_count
+
+
+def test_a_parameter_after_a_comma_right_after_the_scheme_belongs_to_no_challenge():
+    header = 'Basic, realm="foo"'
+    challenges, errors = parse_challenges_lenient(header)
+    assert challenges == [C("Basic")]
+    assert [e.position for e in errors] == [header.index("realm")]
+    assert errors[0].reason == "parameter 'realm' belongs to no challenge: 'Basic' ended with the comma right after it"
+    assert parse_challenges(header) == [C("Basic")]  # a challenge is left: no exception
+    _, errors = parse_challenges_lenient('Negotiate abc, realm="r"')
+    assert errors[0].reason == "parameter 'realm' belongs to no challenge: 'Negotiate' ended with its token68"
+
+
+def test_basic_ended_by_a_comma_still_authenticates_without_a_realm():
+    # RFC 7617 §2 wants a realm, but a Basic answer needs none: the protection space
+    # is then the origin's realm "" (_spaces), as for a plain "Basic".
+    usable, skipped = rank_challenges(parse_challenges('Basic, realm="foo"'))
+    assert [(choice.scheme, choice.challenge) for choice in usable] == [("basic", C("Basic"))]
+    assert skipped == []
+
+
+# --- the RFC's rules, one by one (_abnf) -------------------------------------------
+# rule: (RFC section, texts it matches in full, texts it does not)
+
+ABNF_RULES = {
+    "tchar": ("RFC 9110 §5.6.2", ["!", "#", "'", "~", "|", "0", "a", "Z"],
+              ["", "(", '"', ",", "/", "=", " ", "\xe9", "aa"]),
+    "token": ("RFC 9110 §5.6.2", ["Basic", "SHA-256", "!#$%&'*+-.^_`|~09azAZ"],
+              ["", "a b", "a=b", "a/b", 'a"', "a,b", "\u212a"]),
+    "auth_scheme": ("RFC 9110 §11.1", ["Basic", "Digest", "Newauth", "x-Y.1"], ["", "Neg/otiate", "Basic realm"]),
+    "OWS": ("RFC 9110 §5.6.3", ["", " ", "\t", " \t "], ["\r\n", "x"]),
+    "RWS": ("RFC 9110 §5.6.3", [" ", "\t "], ["", "\r\n "]),
+    "BWS": ("RFC 9110 §5.6.3", ["", "  "], ["\n"]),
+    "obs_text": ("RFC 9110 §5.5", ["\x80", "\xe9", "\xff"], ["\x7f", "a", "\u0100"]),
+    "qdtext": ("RFC 9110 §5.6.4", ["a", " ", "\t", "!", "#", "[", "]", "~", "\xe9"],
+               ['"', "\\", "\x00", "\x7f", "\r", "\u0100"]),
+    "quoted_pair": ("RFC 9110 §5.6.4", ['\\"', "\\\\", "\\a", "\\\t", "\\ ", "\\\xe9"],
+                    ["\\", "\\\x00", "\\\n", "\\\x7f", "a"]),
+    "quoted_string": ("RFC 9110 §5.6.4", ['""', '"foo"', '"a, b=c"', '"Login to \\"apps\\""', '"\\\\"', '"caf\xe9"'],
+                      ['"', "foo", '"a"b"', '"\\"', '"a\nb"', '"\\\x01"', '"\u212a"']),
+    "token68": ("RFC 9110 §11.2", ["abc", "YIIG+/ab==", "a-._~+/", "abc="], ["", "=", "ab%c", "a=b", "ab c"]),
+    "auth_param": ("RFC 9110 §11.2", ['realm="x"', "algorithm=SHA-256", 'realm = "x"', 'title="Login to \\"apps\\""'],
+                   ["realm", "realm=", "realm=a=b", 'realm="x', "=x", "realm==x", "realm=\\foo"]),
+    "challenge": ("RFC 9110 §11.2", [
+        "Basic", "Basic ", 'Basic realm="simple"', "Negotiate YIIG+/ab==", "Negotiate abc",
+        'Newauth realm="apps", type=1, title="Login to \\"apps\\""',
+        'Basic , realm="foo"', 'Basic realm="foo", , a=b ,c=d', 'Bearer realm="k",',
+    ], [
+        'Basic, realm="foo"', 'Basic realm="a" nonce="b"', 'Basic\trealm="x"', "Basic realm x",
+        "Basic realm==x", 'Basic realm="a", Basic realm="b"', "Negotiate ab%c", "",
+    ]),
+    # The package's lenient rules, each beside the RFC rule it widens.
+    "lenient_OWS": ("RFC 9112 §5.2 obs-fold", ["", " ", "\t", "\r\n ", " \r\n\t"], ["x", ",", "\x0b"]),
+    "lenient_RWS": ("RFC 9112 §5.2 obs-fold", [" ", "\r\n\t"], ["", "x"]),
+    "lenient_BWS": ("RFC 9112 §5.2 obs-fold", ["", "\n"], ["="]),
+    "lenient_obs_text": ("RFC 9110 §5.5, wider", ["\x80", "\xff", "\u0100", "\u212a"], ["\x7f", "a"]),
+    "lenient_quoted_string": ("RFC 9110 §5.6.4, wider", ['"\u212a"', '"caf\xe9"', '"\\\u212a"'], ['"\x01"', '"\x85', '"a"b"']),
+    "lenient_value": ("token, wider", ["", "foo", "dOCOyDLiBQA=7fe7", "=abc=", "caf\xe9", "a;b/c", "'foo'"],
+                      ["a b", "a,b", 'a"', "a\\b", "\x01", "a\tb"]),
+}
+
+
+def test_every_named_rule_has_cases():
+    rules = {name for name in _abnf.__all__ if isinstance(getattr(_abnf, name), str)}
+    assert set(ABNF_RULES) == rules
+
+
+@pytest.mark.parametrize(
+    "rule, text, matches",
+    [(rule, text, True) for rule, (_, yes, _) in ABNF_RULES.items() for text in yes]
+    + [(rule, text, False) for rule, (_, _, no) in ABNF_RULES.items() for text in no],
+    ids=repr,
+)
+def test_abnf_rule(rule, text, matches):
+    assert (re.fullmatch(getattr(_abnf, rule), text) is not None) is matches
+
+
+def test_token_is_compiled_for_full_match_checks():
+    # The name other modules (command line, test server) check tokens with.
+    assert _abnf.TOKEN.fullmatch("SHA-256") and not _abnf.TOKEN.fullmatch("a b")
+    assert _abnf.TOKEN68.fullmatch("YIIG+/ab==") and not _abnf.TOKEN68.fullmatch("a=b")
+
+
+def test_the_strict_rules_are_what_the_lenient_ones_widen():
+    for strict, lenient in [("token", "lenient_value"), ("OWS", "lenient_OWS"), ("RWS", "lenient_RWS"),
+                            ("obs_text", "lenient_obs_text"), ("quoted_string", "lenient_quoted_string")]:
+        for text in ABNF_RULES[strict][1]:
+            assert re.fullmatch(getattr(_abnf, lenient), text), (lenient, text)
 
 
 # --- corpus of headers from real devices ---------------------------------------
@@ -466,6 +645,9 @@ HOSTILE = {
     "empty params": (LENIENT, _fill("Bearer ", "a=, "), (0, 0, 1, "parameter 'a' given twice")),
     "equals and commas": (LENIENT, _fill("", "=,"), (0, 0, 64, NO_SCHEME + "'='")),
     "params before a scheme": (LENIENT, _fill("", "a=,"), (0, 0, 64, "parameter before any auth-scheme")),
+    "params after a comma-ended challenge": (LENIENT, _fill("Basic, ", "a=b, "),
+                                             (1, 0, 64, "parameter 'a' belongs to no challenge: "
+                                                        "'Basic' ended with the comma right after it")),
     "missing commas": (LENIENT, _fill("Digest ", "a=b c, "),
                        (0, 0, 64, "expected ',' between list elements, found 'c'")),
     "bad schemes": (LENIENT, _fill('Basic realm="a", ', 'x"y", '), (0, 0, 64, "invalid auth-scheme 'x'")),
@@ -531,6 +713,14 @@ class _CountedPattern:
     def finditer(self, *args):
         for match in self._pattern.finditer(*args):
             yield self._counted(match)
+
+    def findall(self, *args):
+        # What findall returns (several groups: a tuple each, "" where one did not
+        # take part), counted match by match.
+        return [
+            tuple("" if group is None else group for group in self._counted(match).groups())
+            for match in self._pattern.finditer(*args)
+        ]
 
 
 def _work(monkeypatch, function, header):
@@ -809,3 +999,46 @@ def test_a_header_of_thousands_of_challenges_keeps_the_first():
     assert challenges == [C("A")] * 128
     assert len(errors) == 1 and errors[0].reason == "more than 128 challenges, the rest ignored"
     assert errors[0].position >= 128 * len("A, ")  # somewhere after the 128th
+
+
+# --- the fast paths read as the rule functions do ---------------------------------------
+
+
+def _by_the_rules_only(text):
+    """What the rule functions alone make of ``text``: no findall, no finditer runs."""
+    with mock.patch("requests_challenge._grammar._SHORT_HEADER", -1), \
+            mock.patch.object(_ChallengeList, "well_formed_run", lambda self, pos: pos):
+        return parse_challenges_lenient(text)
+
+
+_RENDERED = st.lists(challenges(), max_size=4).map(lambda cs: ", ".join(str(c) for c in cs))
+
+
+@settings(max_examples=300, deadline=None)
+@example('Basic, realm="foo"')
+@example('Basic , realm="foo", Basic, Negotiate abc=, Digest realm=, nonce="n", A,B ,C')
+@example('Digest realm="a", Realm="b", Basic realm="c"')
+@example("A, " * 130)
+@given(st.one_of(_ANY_TEXT, _RENDERED))
+def test_fast_paths_agree_with_the_rule_functions(text):
+    challenges, errors = parse_challenges_lenient(text)
+    by_rules, errors_by_rules = _by_the_rules_only(text)
+    assert challenges == by_rules
+    assert [(e.position, e.reason) for e in errors] == [(e.position, e.reason) for e in errors_by_rules]
+    short = _read_short(text)
+    assert short is None or (short == challenges and not errors)
+
+
+def test_typical_headers_take_the_whole_header_fast_path():
+    # Not a timing: which reader runs. bench/run.py --only parse times it.
+    for header in (REAL_SERVERS[0][0], CORPUS[2][0][0], 'NTLM, Negotiate, Basic realm="r", charset="UTF-8"'):
+        assert _read_short(header) == parse_challenges(header)
+    assert _read_short('Negotiate abc==') is None  # a token68 needs the rule functions
+
+
+def test_challenges_built_by_the_parser_are_ordinary_challenges():
+    built, made = _challenge("Digest", {"realm": "r"}), Challenge("Digest", {"realm": "r"})
+    assert built == made and repr(built) == repr(made) and vars(built) == vars(made)
+    assert [f.name for f in dataclasses.fields(Challenge)] == list(vars(built))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.scheme = "Basic"  # type: ignore[misc]
