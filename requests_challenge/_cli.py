@@ -39,7 +39,7 @@ from requests.utils import get_auth_from_url, select_proxy
 
 from ._abnf import TOKEN
 from ._digest import DIGEST_CHALLENGE_TOKENS, DIGEST_CREDENTIAL_TOKENS, DIGEST_INFO_TOKENS
-from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient, quote_string
+from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient, render_auth_params
 from ._ranking import SUPPORTED_SCHEMES, allowed_schemes, rank_challenges
 from ._spaces import Origin, origin_of
 
@@ -90,15 +90,10 @@ def _redact_info(value: str) -> str:
 
 
 def _render_params(params: Dict[str, str], tokens: FrozenSet[str]) -> str:
-    shown = []
-    for name, value in params.items():
-        if name in _SECRET_FIELDS:
-            shown.append(f'{name}="…"')
-        elif name in tokens and TOKEN.fullmatch(value):
-            shown.append(f"{name}={value}")
-        else:
-            shown.append(f"{name}={quote_string(value)}")
-    return ", ".join(shown)
+    """The fields as RFC 7616 writes them, with the secret ones elided."""
+    return render_auth_params(
+        ((name, "…") if name in _SECRET_FIELDS else (name, value) for name, value in params.items()), tokens
+    )
 
 
 def _redact(text: str) -> str:

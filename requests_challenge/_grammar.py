@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import AbstractSet, Dict, Iterable, List, Optional, Tuple, Union
 
 from ._abnf import (
     ANY_QUOTED_BODY,
@@ -68,6 +68,7 @@ __all__ = [
     "parse_challenges",
     "parse_auth_params",
     "quote_string",
+    "render_auth_params",
 ]
 
 HeaderValue = Union[str, bytes, Iterable[Union[str, bytes]]]
@@ -130,6 +131,15 @@ def quote_string(value: str) -> str:
     if '"' in value or "\\" in value:
         value = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{value}"'
+
+
+def render_auth_params(params: Iterable[Tuple[str, str]], tokens: AbstractSet[str] = frozenset()) -> str:
+    """``name=value, ...`` (RFC 9110 §11.2 auth-params): the names in ``tokens`` bare when
+    the value is a token (RFC 7616 writes those fields so), every other value quoted."""
+    return ", ".join(
+        f"{name}={value}" if name in tokens and TOKEN.fullmatch(value) else f"{name}={quote_string(value)}"
+        for name, value in params
+    )
 
 
 def _unescape(body: str) -> str:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "challenge_server(**options): ChallengeServer keyword arguments for the challenge_server fixture",
+        "challenge_server(**options): ChallengeServer keyword arguments for the challenge_server fixture"
+        " (e.g. tls=True for https)",
     )
 
 
@@ -25,7 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def challenge_server(request: pytest.FixtureRequest) -> Iterator["ChallengeServer"]:
     """A started `ChallengeServer` for this test; user ``DEMO_USER`` / ``DEMO_PASSWORD``.
 
-    Options: ``@pytest.mark.challenge_server(challenges=[Digest("MD5")], strict_nc=True)``.
+    Options: ``@pytest.mark.challenge_server(challenges=[Digest("MD5")], strict_nc=True)``;
+    ``tls=True`` serves https, trusted with ``verify=challenge_server.certificate.cafile``.
     """
     from .testing import ChallengeServer
 

@@ -6,9 +6,12 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text(encoding="utf-8")
@@ -100,3 +103,46 @@ def test_readme_renders_without_warnings():
 
     docutils_core.publish_string(README, writer=null.Writer(),
                                  settings_overrides={"halt_level": 2, "report_level": 2})
+
+
+def blocks_of_the_testing_section():
+    """The ``.. code-block:: python`` blocks of 'Testing your own client code', in order."""
+    section = README.split("Testing your own client code\n", 1)[1].split("\nCommand line\n", 1)[0]
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:(?:    .*)?\n)+)", section)
+    return [textwrap.dedent(block) for block in blocks]
+
+
+TESTING_BLOCKS = ["server", "flask-middleware", "fixture", "pytest-httpserver", "proxy"]
+
+
+def test_the_testing_section_shows_the_server_the_middleware_the_fixture_httpserver_and_the_proxy():
+    blocks = blocks_of_the_testing_section()
+    assert len(blocks) == len(TESTING_BLOCKS)
+    assert "ChallengeMiddleware(" in blocks[1] and "ChallengeServer(app=" in blocks[1]
+    assert "@pytest.mark.challenge_server(tls=True)" in blocks[2]
+    assert "protect(httpserver" in blocks[3] and "expect_ordered_request(" in blocks[3]
+    assert "ChallengeProxy(" in blocks[4] and "ChallengeAdapter(proxy_auth=" in blocks[4]
+
+
+@pytest.mark.parametrize("index", range(len(TESTING_BLOCKS)), ids=TESTING_BLOCKS)
+def test_testing_section_examples_run(index, pytester, monkeypatch):
+    """Each block as a reader would paste it: plain code runs as it is; a block of
+    ``test_`` functions runs as a test module with the package's pytest plugin (and
+    pytest-httpserver's, an optional test dependency, where it uses its fixture)."""
+    block = blocks_of_the_testing_section()[index]
+    for module in ("flask",):
+        if f"import {module}" in block:
+            pytest.importorskip(module)
+    if "testing.httpserver import" in block:
+        pytest.importorskip("pytest_httpserver")
+    if "tls=True" in block and shutil.which("openssl") is None:
+        pytest.skip("openssl not installed (apt-get install openssl): the tls=True example needs it")
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # 127.0.0.1 directly, as a test machine has it
+    if "def test_" not in block:
+        exec(compile(block, f"README.rst block {index}", "exec"), {"__name__": "readme_example"})
+        return
+    pytester.makepyfile(block)
+    result = pytester.runpytest("-p", "no:requests_challenge", "-p", "requests_challenge._pytest_plugin",
+                                "--strict-markers")
+    result.assert_outcomes(passed=block.count("def test_"))

@@ -5,7 +5,10 @@ not against the package's own client code (except in the ChallengeAuth tests at 
 import base64
 import hashlib
 import http.client
+import os
+import shutil
 import socket
+import ssl
 import threading
 from typing import Callable, Dict, Optional, Tuple
 from urllib.parse import quote
@@ -535,6 +538,108 @@ def test_tls(serve, tmp_path):
     assert requests.get(server.url, verify=cert, timeout=5).status_code == 401
 
 
+def test_tls_true_makes_a_certificate_for_the_life_of_the_server():
+    server = ChallengeServer(USERS, [Digest("SHA-256")], tls=True)
+    try:
+        server.start()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        cafile = server.certificate.cafile
+        r = requests.get(server.url + "/tls", auth=ChallengeAuth("alice", "secret"), verify=cafile, timeout=5)
+        assert r.status_code == 200 and r.json()["user"] == "alice"
+    finally:
+        server.stop()
+    assert not os.path.exists(cafile) and server.certificate is None  # removed with the server
+
+
+def test_tls_and_ssl_context_together_are_refused(tmp_path):
+    with pytest.raises(ValueError):
+        ChallengeServer(tls=True, ssl_context=ssl.create_default_context())
+
+
+# -- any WSGI application: framing, failures, threads ------------------------------------------
+
+
+def streaming_app(environ, start_response):
+    """No Content-Length: the server frames the answer itself."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return iter([b"one ", b"", b"two"])
+
+
+def test_an_answer_without_content_length_is_chunked_on_a_kept_connection(serve):
+    server = serve(Basic(), app=streaming_app, protected=[])
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request("GET", "/")
+        first = connection.getresponse()
+        assert first.getheader("Transfer-Encoding") == "chunked" and first.read() == b"one two"
+        sock = connection.sock
+        connection.request("HEAD", "/")
+        head = connection.getresponse()
+        assert head.read() == b"" and head.getheader("Transfer-Encoding") is None
+        connection.request("GET", "/")
+        assert connection.getresponse().read() == b"one two" and connection.sock is sock
+    finally:
+        connection.close()
+
+
+def test_an_http10_client_gets_the_answer_until_the_connection_ends(serve):
+    server = serve(Basic(), app=streaming_app, protected=[])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        received = b""
+        for _ in range(100):  # bounded: the server closes after the body
+            part = raw.recv(4096)
+            if not part:
+                break
+            received += part
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head and body == b"one two"
+
+
+def test_a_failing_application_gets_a_500_and_a_log_line_not_stderr(serve, caplog, capfd):
+    def broken(environ, start_response):
+        raise RuntimeError("boom")
+
+    server = serve(Basic(), app=broken, protected=[])
+    r = send(server, "/b")
+    assert r.status_code == 500 and "RuntimeError" in r.text
+    assert any("RuntimeError" in record.getMessage() for record in caplog.records)
+    assert capfd.readouterr().err == ""
+
+
+def test_stop_joins_the_connection_threads(serve):
+    server = serve(Basic(), timeout=30)
+    connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=5) for _ in range(3)]
+    for connection in connections:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+    prefix = f"ChallengeServer:{server.port}"
+    assert any(t.name.startswith(prefix) for t in threading.enumerate())
+    server.stop()
+    assert not [t for t in threading.enumerate() if t.name.startswith(prefix)]
+    for connection in connections:
+        connection.close()
+
+
+def test_a_burst_of_concurrent_connections_is_served(serve):
+    server = serve(Basic(), protected=[])
+    statuses = []
+
+    def one():
+        with requests.Session() as session:
+            statuses.append(session.get(server.url, timeout=10).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [200] * 32
+
+
 # -- with ChallengeAuth ----------------------------------------------------------------
 
 
@@ -596,8 +701,15 @@ def test_fixture_with_and_without_options(pytester):
             assert requests.get(challenge_server.url + "/open", timeout=5).status_code == 200
             assert requests.get(challenge_server.url + "/p", auth=("bob", "pw"), timeout=5).status_code == 200
             assert challenge_server.exchanges[-1].user == "bob"
+
+        @pytest.mark.challenge_server(tls=True)
+        def test_https(challenge_server):
+            assert challenge_server.url.startswith("https://")
+            r = requests.get(challenge_server.url, auth=(DEMO_USER, DEMO_PASSWORD),
+                             verify=challenge_server.certificate.cafile, timeout=5)
+            assert r.status_code == 200
         """
     )
     # By module name, and with the entry point's name blocked, so it loads once either way.
     result = pytester.runpytest("-p", "no:requests_challenge", "-p", "requests_challenge._pytest_plugin", "--strict-markers")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3 if shutil.which("openssl") else 2, errors=0 if shutil.which("openssl") else 1)

@@ -1,10 +1,15 @@
-"""ChallengeAdapter: the proxy's 407 to CONNECT, against a fake proxy on 127.0.0.1.
+"""ChallengeAdapter: the proxy's 407 to CONNECT, against `ChallengeProxy` on 127.0.0.1.
 
-`FakeProxy` is a CONNECT proxy in a thread that checks Digest and Basic with its
-own code (hashlib, base64; nothing from the library), records every CONNECT,
-and relays an accepted tunnel to a TLS origin on 127.0.0.1. The origin's
-certificate is made here (requests_challenge.testing.self_signed_certificate) and
-verified by the client: no ``verify=False`` anywhere.
+Everything goes through the public API: requests with a `ChallengeAdapter`
+mounted, a `ChallengeProxy` (requests_challenge.testing) that judges
+Proxy-Authorization with the server-side `Verifier`, and an https origin whose
+certificate is made here and verified by the client (no ``verify=False``). The
+proxy logs every CONNECT (``path`` is the authority, ``authorization`` the
+Proxy-Authorization received); the tests count those, never log-line order
+across connections made at the same time. The unit checks of _tunnel.py's
+private parts live in test_tunnel_internals.py.
+
+``.ci/urllib3-matrix.sh`` runs this module under urllib3 1.26 and the newest 2.x.
 """
 
 from __future__ import annotations
@@ -13,406 +18,144 @@ import base64
 import copy
 import hashlib
 import http.client
-import http.server
+import itertools
 import pickle
-import re
-import secrets
-import select
 import socket
-import socketserver
-import ssl
 import threading
-from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from types import SimpleNamespace
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Union
 
 import pytest
 import requests
-from urllib3.util.retry import Retry
 import urllib3
 from requests.exceptions import ProxyError
 from urllib3.connection import HTTPSConnection as Urllib3HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import ProxyManager
+from urllib3.util.retry import Retry
 
-from requests_challenge import ChallengeAuth
-from requests_challenge.testing import SelfSignedCertificate as Certificate
-from requests_challenge.testing import self_signed_certificate
-from requests_challenge._tunnel import (
-    ChallengeAdapter,
-    ProxyAuthenticationError,
-    _authority,
-    _ProxyClosed,
-    _Reader,
-    _read_reply,
-    _TunnelAuth,
-    _TunnelFailure,
+from requests_challenge import ChallengeAdapter, ChallengeAuth, ProxyAuthenticationError, parse_challenges
+from requests_challenge.testing import (
+    Basic,
+    ChallengeProxy,
+    ChallengeServer,
+    Digest,
+    Exchange,
+    Raw,
+    SelfSignedCertificate,
+    Verifier,
+    self_signed_certificate,
 )
-from requests_challenge._dialogue import Reply, Send
-from requests_challenge._schemes import Credentials
-from requests_challenge.testing import ChallengeServer, Digest
 
 HOST = "127.0.0.1"
 PROXY_USER, PROXY_PASSWORD = "puser", "ppass"
 TIMEOUT = 10.0
 
 
-# -- certificates and the TLS origin ----------------------------------------------------
+# -- certificates and the origins -----------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSignedCertificate:
     try:
         return self_signed_certificate(tmp_path_factory.mktemp("tls"))
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
 
 
-class RecordingOrigin:
-    """An https origin that answers 200 and records every request's headers."""
+class RecordingApp:
+    """A WSGI application that answers 200 and records every request's header fields."""
 
-    def __init__(self, certificate: Certificate) -> None:
-        owner = self
-        self.requests: List[Dict[str, str]] = []
+    body = b"hello through the tunnel"
+
+    def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.requests: List[Dict[str, str]] = []
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def __call__(self, environ: Dict[str, object], start_response: Callable[..., object]) -> List[bytes]:
+        fields = {key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items()
+                  if key.startswith("HTTP_")}
+        with self.lock:
+            self.requests.append(fields)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(self.body)))])
+        return [self.body]
 
-            def do_GET(self) -> None:
-                with owner.lock:
-                    owner.requests.append({k.lower(): v for k, v in self.headers.items()})
-                body = b"hello through the tunnel"
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def seen(self) -> List[Dict[str, str]]:
+        with self.lock:
+            return list(self.requests)
 
-            def log_message(self, *args: object) -> None:
-                pass
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
 
-            def get_request(self):  # type: ignore[no-untyped-def]
-                sock, address = self.socket.accept()
-                return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+class Origin(NamedTuple):
+    """An https origin: its port, a page on it, and what reached it."""
 
-        context = certificate.server_context()
-        self.httpd = Server((HOST, 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.url = f"https://{HOST}:{self.port}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    port: int
+    page: str
+    app: RecordingApp
 
 
 @pytest.fixture(scope="module")
-def origin(certificate: Certificate) -> Iterator[RecordingOrigin]:
-    server = RecordingOrigin(certificate)
-    yield server
-    server.stop()
+def origin(certificate: SelfSignedCertificate) -> Iterator[Origin]:
+    """An https origin that needs no credentials and records what reaches it."""
+    app = RecordingApp()
+    with ChallengeServer(app=app, protected=(), tls=certificate) as server:
+        yield Origin(server.port, server.url + "/", app)
 
 
-# -- the fake proxy -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Connect:
-    """One CONNECT as the proxy saw it."""
-
-    connection: int  # which TCP connection carried it (1, 2, ...)
-    target: str
-    authorization: Optional[str]
-    status: int
-    reason: str = ""  # why the credentials were refused
-
-    @property
-    def params(self) -> Dict[str, str]:
-        assert self.authorization is not None
-        return _auth_params(self.authorization.split(" ", 1)[1])
-
-
-_PARAM = re.compile(r'\s*([A-Za-z0-9_*-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
-
-
-def _auth_params(text: str) -> Dict[str, str]:
-    params = {}
-    for match in _PARAM.finditer(text):
-        quoted, bare = match.group(2), match.group(3)
-        params[match.group(1).lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
-    return params
-
-
-class FakeProxy:
-    """A CONNECT proxy that demands proxy authentication.
-
-    ``offers``: the challenges, in order ("digest", "basic"). ``on_407``: "keep"
-    the connection open, "close" it saying so, "silent-close" it without saying
-    so, or "no-length" (an HTTP/1.0-style body that ends with the close).
-    ``nonce_uses``: accepted answers per nonce before it goes stale.
-    ``always_stale``: every Digest answer is refused with stale=true.
-    ``nextnonce``: each 200 carries Proxy-Authentication-Info: nextnonce.
-    ``status``: answer every CONNECT with this status instead. ``hang``: never answer.
-    ``header_bomb``: a 407 whose one header line is this long.
-    """
-
-    def __init__(
-        self,
-        offers: Sequence[str] = ("digest",),
-        *,
-        users: Optional[Dict[str, str]] = None,
-        realm: str = "fake proxy",
-        algorithm: str = "MD5",
-        on_407: str = "keep",
-        nonce_uses: Optional[int] = None,
-        always_stale: bool = False,
-        nextnonce: bool = False,
-        status: Optional[int] = None,
-        hang: bool = False,
-        header_bomb: int = 0,
-        ssl_context: Optional[ssl.SSLContext] = None,
-    ) -> None:
-        self.offers = tuple(offers)
-        self.users = {PROXY_USER: PROXY_PASSWORD} if users is None else users
-        self.realm = realm
-        self.algorithm = algorithm
-        self.on_407 = on_407
-        self.nonce_uses = nonce_uses
-        self.always_stale = always_stale
-        self.nextnonce = nextnonce
-        self.status = status
-        self.hang = hang
-        self.header_bomb = header_bomb
-        self.ssl_context = ssl_context
-        self.connects: List[Connect] = []
-        self.connections = 0
-        self.lock = threading.Lock()
-        self.nonces: Dict[str, Dict[str, object]] = {}
-        self.stopping = threading.Event()
-        owner = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                owner._handle(self.request)
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server((HOST, 0), Handler)
-        self.port = self.server.server_address[1]
-        scheme = "https" if ssl_context else "http"
-        self.url = f"{scheme}://{HOST}:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def forget_nonces(self) -> None:
-        """As after a restart: every nonce handed out so far is unknown."""
-        with self.lock:
-            self.nonces.clear()
-
-    @property
-    def statuses(self) -> List[int]:
-        return [c.status for c in self.connects]
-
-    # -- one TCP connection ---------------------------------------------------------
-
-    def _handle(self, sock: socket.socket) -> None:
-        with self.lock:
-            self.connections += 1
-            number = self.connections
-        sock.settimeout(TIMEOUT)
-        if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_side=True)
-        buffer = bytearray()
-        try:
-            while True:
-                head = self._read_head(sock, buffer)
-                if head is None:
-                    return
-                request_line, headers = head
-                method, target, _ = request_line.split(" ", 2)
-                if self.hang:
-                    self.stopping.wait(30)
-                    return
-                if method != "CONNECT":
-                    sock.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-                    continue
-                authorization = headers.get("proxy-authorization")
-                if self.status is not None:
-                    self._record(number, target, authorization, self.status)
-                    sock.sendall(b"HTTP/1.1 %d Nope\r\nContent-Length: 0\r\n\r\n" % self.status)
-                    continue
-                if self.header_bomb:
-                    sock.sendall(b"HTTP/1.1 407 Auth\r\nX-Bomb: " + b"a" * self.header_bomb + b"\r\n\r\n")
-                    return
-                accepted, stale, reason = self._check(target, authorization)
-                if accepted:
-                    self._record(number, target, authorization, 200)
-                    extra = b""
-                    if self.nextnonce:
-                        extra = b'Proxy-Authentication-Info: nextnonce="%s"\r\n' % self._new_nonce().encode()
-                    sock.sendall(b"HTTP/1.1 200 Connection established\r\n" + extra + b"\r\n")
-                    self._relay(sock, bytes(buffer), target)
-                    return
-                self._record(number, target, authorization, 407, reason)
-                if not self._refuse(sock, stale):
-                    return
-        except OSError:
-            return
-        finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-    def _read_head(self, sock: socket.socket, buffer: bytearray) -> Optional[Tuple[str, Dict[str, str]]]:
-        while b"\r\n\r\n" not in buffer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return None
-            buffer += chunk
-            assert len(buffer) < 1 << 20
-        end = buffer.index(b"\r\n\r\n")
-        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-        del buffer[: end + 4]
-        headers: Dict[str, str] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            assert name.lower() not in headers, f"{name} sent twice"
-            headers[name.lower()] = value.strip()
-        return lines[0], headers
-
-    def _record(self, number: int, target: str, authorization: Optional[str], status: int, reason: str = "") -> None:
-        with self.lock:
-            self.connects.append(Connect(number, target, authorization, status, reason))
-
-    def _refuse(self, sock: socket.socket, stale: bool) -> bool:
-        """Send the 407; True when the connection stays open."""
-        lines = ["Proxy-Authenticate: " + self._challenge(offer, stale) for offer in self.offers]
-        body = b"<html><body>407 proxy authentication required</body></html>\n" * 20
-        if self.on_407 == "no-length":
-            head = "HTTP/1.0 407 Proxy Authentication Required\r\n" + "".join(f"{l}\r\n" for l in lines)
-            sock.sendall(head.encode("latin-1") + b"\r\n" + body)
-            return False
-        if self.on_407 == "close":
-            lines.append("Connection: close")
-        head = "HTTP/1.1 407 Proxy Authentication Required\r\n" + "".join(f"{l}\r\n" for l in lines)
-        head += f"Content-Length: {len(body)}\r\n\r\n"
-        sock.sendall(head.encode("latin-1") + body)
-        return self.on_407 == "keep"
-
-    def _challenge(self, offer: str, stale: bool) -> str:
-        if offer == "basic":
-            return f'Basic realm="{self.realm}"'
-        stale_param = ", stale=true" if stale else ""
-        return (
-            f'Digest realm="{self.realm}", nonce="{self._new_nonce()}", qop="auth",'
-            f" algorithm={self.algorithm}{stale_param}"
-        )
-
-    def _new_nonce(self) -> str:
-        nonce = secrets.token_hex(16)
-        with self.lock:
-            self.nonces[nonce] = {"uses": 0, "counts": set()}
-        return nonce
-
-    # -- checking credentials with our own code -------------------------------------------
-
-    def _check(self, target: str, authorization: Optional[str]) -> Tuple[bool, bool, str]:
-        """(accepted, stale, reason)."""
-        if authorization is None:
-            return False, False, "no credentials"
-        scheme, _, rest = authorization.partition(" ")
-        if scheme.lower() == "basic" and "basic" in self.offers:
-            user, _, password = base64.b64decode(rest).decode("utf-8").partition(":")
-            ok = self.users.get(user) == password
-            return ok, False, "" if ok else "wrong Basic credentials"
-        if scheme.lower() != "digest" or "digest" not in self.offers:
-            return False, False, f"scheme {scheme} not offered"
-        p = _auth_params(rest)
-        user = p["username"].encode("latin-1").decode("utf-8")
-        password = self.users.get(user)
-        if password is None or p["realm"] != self.realm or p.get("uri") != target:
-            return False, False, f"unknown user, realm or uri {p.get('uri')!r}"
-        name = {"MD5": "md5", "SHA-256": "sha256"}[self.algorithm]
-
-        def h(text: str) -> str:
-            return hashlib.new(name, text.encode("utf-8")).hexdigest()
-
-        ha1 = h(f"{user}:{self.realm}:{password}")
-        ha2 = h(f"CONNECT:{p['uri']}")
-        expected = h(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:{p['qop']}:{ha2}")
-        if not secrets.compare_digest(expected, p["response"]):
-            return False, False, "wrong Digest response"
-        with self.lock:
-            state = self.nonces.get(p["nonce"])
-            if state is None:
-                return False, False, "unknown nonce"
-            counts = state["counts"]
-            assert isinstance(counts, set)
-            if int(p["nc"], 16) in counts:
-                return False, True, "nonce count replayed"
-            if self.always_stale or (self.nonce_uses is not None and state["uses"] >= self.nonce_uses):
-                return False, True, "stale nonce"
-            counts.add(int(p["nc"], 16))
-            state["uses"] = int(state["uses"]) + 1  # type: ignore[call-overload]
-        return True, False, ""
-
-    # -- the tunnel -------------------------------------------------------------------
-
-    def _relay(self, client: socket.socket, early: bytes, target: str) -> None:
-        """Copy bytes both ways in this one thread (an SSLSocket must not be read
-        and written from two threads at once)."""
-        host, _, port = target.rpartition(":")
-        assert not early, "the client spoke before the 200"
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=TIMEOUT) as upstream:
-            peers = {client: upstream, upstream: client}
-            while not self.stopping.is_set():
-                pending = getattr(client, "pending", lambda: 0)()
-                readable = [client] if pending else select.select(list(peers), [], [], TIMEOUT)[0]
-                if not readable:
-                    return
-                for source in readable:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    peers[source].sendall(data)
+# -- the proxy ---------------------------------------------------------------------------
 
 
 @pytest.fixture
-def make_proxy() -> Iterator:
-    proxies: List[FakeProxy] = []
+def make_proxy() -> Iterator[Callable[..., ChallengeProxy]]:
+    """Start a ChallengeProxy (default: PROXY_USER, Digest MD5); all are stopped at the end."""
+    proxies: List[ChallengeProxy] = []
 
-    def make(*args: object, **kwargs: object) -> FakeProxy:
-        proxy = FakeProxy(*args, **kwargs)  # type: ignore[arg-type]
+    def make(*challenges: Union[Basic, Digest, Raw], users: Optional[Dict[str, str]] = None,
+             **options: object) -> ChallengeProxy:
+        proxy = ChallengeProxy(
+            {PROXY_USER: PROXY_PASSWORD} if users is None else users,
+            list(challenges) or [Digest("MD5")],
+            **options,  # type: ignore[arg-type]
+        )
         proxies.append(proxy)
-        return proxy
+        return proxy.start()  # type: ignore[return-value]
 
     yield make
     for proxy in proxies:
         proxy.stop()
 
 
+def connects(proxy: ChallengeProxy) -> List[Exchange]:
+    return [e for e in proxy.exchanges if e.method == "CONNECT"]
+
+
+def statuses(proxy: ChallengeProxy) -> List[int]:
+    return [e.status for e in connects(proxy)]
+
+
+def params(exchange: Exchange) -> Dict[str, str]:
+    """The Digest fields of the Proxy-Authorization a CONNECT carried (same grammar as challenges)."""
+    assert exchange.authorization is not None
+    (credentials,) = parse_challenges(exchange.authorization)
+    return credentials.params
+
+
 def session_for(
-    proxy: FakeProxy, certificate: Certificate, adapter: Optional[ChallengeAdapter] = None, **adapter_kwargs: object
+    proxy: object, certificate: SelfSignedCertificate, adapter: Optional[ChallengeAdapter] = None,
+    **adapter_kwargs: object,
 ) -> requests.Session:
+    """A session whose https requests tunnel through ``proxy`` (a ChallengeProxy or a URL)."""
     session = requests.Session()
     session.trust_env = False
     if adapter is None:
         adapter_kwargs.setdefault("proxy_auth", (PROXY_USER, PROXY_PASSWORD))
         adapter = ChallengeAdapter(**adapter_kwargs)  # type: ignore[arg-type]
     session.mount("https://", adapter)
-    session.proxies = {"https": proxy.url}
-    session.verify = certificate.cert
+    session.proxies = {"https": proxy if isinstance(proxy, str) else proxy.url}  # type: ignore[attr-defined]
+    session.verify = certificate.cafile
     return session
 
 
@@ -424,172 +167,112 @@ def new_tunnel(session: requests.Session) -> None:
 # -- the credentials a CONNECT carries --------------------------------------------------
 
 
-def connect_authorization(challenge: str, authority: str, *, nonce_count: int = 1) -> str:
-    """The Proxy-Authorization the tunnel's own dialogue computes for ``CONNECT authority``
-    after a 407 with ``challenge`` (and ``nonce_count - 1`` resends on a new socket)."""
-    tunnel = _TunnelAuth(Credentials("Jäsøn", "Sëcret€"), frozenset({"digest", "basic"}))
-    dialogue = tunnel.dialogue(authority, "http://proxy.test:3128/")
-    assert dialogue.first() is None
-    action = dialogue.on_reply(Reply(407, [challenge]))
-    assert isinstance(action, Send)
-    header = action.header
-    for _ in range(nonce_count - 1):
-        resent = dialogue.resend()
-        assert resent is not None
-        header = resent
-    return header
-
-
 @pytest.mark.parametrize("algorithm,hash_name", [("MD5", "md5"), ("SHA-256", "sha256")])
 def test_digest_credentials_for_connect_use_the_authority_as_uri(
-    algorithm: str, hash_name: str, monkeypatch: pytest.MonkeyPatch
+    make_proxy, certificate, origin, algorithm: str, hash_name: str  # type: ignore[no-untyped-def]
 ) -> None:
-    challenge = f'Digest realm="proxy", nonce="abc123", qop="auth", algorithm={algorithm}'
-    monkeypatch.setattr("secrets.token_hex", lambda nbytes=None: "0a4f113b")  # a known cnonce
-    header = connect_authorization(challenge, "api.example:443", nonce_count=3)
-    assert header.startswith("Digest ")
-    p = _auth_params(header[len("Digest "):])
-    assert p["uri"] == "api.example:443"
-    assert p["nc"] == "00000003" and p["cnonce"] == "0a4f113b" and p["qop"] == "auth"
+    """Recomputed here with hashlib from what the header carries (whatever way its cnonce
+    was drawn), and accepted by the proxy's own Verifier: the uri is the CONNECT target,
+    host:port (RFC 9110 §9.3.6, RFC 7616 §3.4.6), A2 is "CONNECT:" uri, the name and
+    password are hashed as UTF-8 (§4), and the third tunnel carries nc=00000003."""
+    proxy = make_proxy(Digest(algorithm, realm="proxy"), users={"Jäsøn": "Sëcret€"}, make_nonce=lambda: "abc123")
+    with session_for(proxy, certificate, proxy_auth=("Jäsøn", "Sëcret€")) as s:
+        for _ in range(3):
+            assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+            new_tunnel(s)
+    assert statuses(proxy) == [407, 200, 200, 200]
+    third = connects(proxy)[3]
+    p = params(third)
+    assert p["uri"] == third.path == f"{HOST}:{origin.port}"
+    assert p["nonce"] == "abc123" and p["nc"] == "00000003" and p["qop"] == "auth" and p["cnonce"]
 
     def h(data: bytes) -> str:
         return hashlib.new(hash_name, data).hexdigest()
 
     ha1 = h("Jäsøn:proxy:Sëcret€".encode("utf-8"))
-    ha2 = h(b"CONNECT:api.example:443")
-    assert p["response"] == h(f"{ha1}:abc123:00000003:0a4f113b:auth:{ha2}".encode())
+    ha2 = h(f"CONNECT:{HOST}:{origin.port}".encode())
+    assert p["response"] == h(f"{ha1}:abc123:00000003:{p['cnonce']}:auth:{ha2}".encode())
     # The user name goes out as its UTF-8 octets (RFC 2617 proxies such as squid compare those).
     assert p["username"].encode("latin-1").decode("utf-8") == "Jäsøn"
 
 
-def test_basic_credentials_for_connect() -> None:
-    header = connect_authorization('Basic realm="proxy"', "api.example:443")
-    assert header == "Basic " + base64.b64encode("Jäsøn:Sëcret€".encode("utf-8")).decode()
+def test_basic_credentials_for_connect(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(Basic(realm="proxy"), users={"Jäsøn": "Sëcret€"})
+    with session_for(proxy, certificate, proxy_auth=("Jäsøn", "Sëcret€")) as s:
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200]
+    assert connects(proxy)[1].authorization == "Basic " + base64.b64encode("Jäsøn:Sëcret€".encode("utf-8")).decode()
 
 
 @pytest.mark.parametrize(
-    "host,port,expected",
+    "url,authority",
     [
-        ("api.example", 443, "api.example:443"),
-        ("127.0.0.1", 8443, "127.0.0.1:8443"),
-        ("::1", 443, "[::1]:443"),
-        ("[::1]", 443, "[::1]:443"),
-        ("bücher.example", 443, "xn--bcher-kva.example:443"),
+        ("https://[::1]:8443/", "[::1]:8443"),  # an IPv6 literal in brackets
+        ("https://bücher.example/", "xn--bcher-kva.example:443"),  # IDNA, the default port
     ],
 )
-def test_connect_authority(host: str, port: int, expected: str) -> None:
-    assert _authority(host, port) == expected
-
-
-# -- the bounded reply reader -------------------------------------------------------------
-
-
-def _reply_from(data: bytes):  # type: ignore[no-untyped-def]
-    a, b = socket.socketpair()
-    try:
-        b.sendall(data)
-        b.shutdown(socket.SHUT_WR)
-        a.settimeout(5)
-        reader = _Reader(a)
-        return _read_reply(reader), reader
-    finally:
-        a.close()
-        b.close()
-
-
-def test_reply_reader_reads_fields_folds_and_skips_interim_replies() -> None:
-    reply, reader = _reply_from(
-        b"HTTP/1.1 100 Continue\r\n\r\n"
-        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-        b'Proxy-Authenticate: Digest realm="r",\r\n nonce="n"\r\n'
-        b"Proxy-Authenticate: Basic realm=\"r\"\r\n"
-        b"Content-Length: 5\r\n\r\nhello"
-    )
-    assert (reply.version, reply.status) == ("HTTP/1.1", 407)
-    assert reply.get_all("proxy-authenticate") == ['Digest realm="r", nonce="n"', 'Basic realm="r"']
-    assert reply.body_length() == 5 and reply.keeps_alive()
-    assert reader.discard(5) and reader.pending == 0
-
-
-@pytest.mark.parametrize(
-    "data,message",
-    [
-        (b"SSH-2.0-OpenSSH\r\n\r\n", "HTTP status line"),
-        (b"HTTP/1.1 407 X\r\nX: " + b"a" * 70000 + b"\r\n\r\n", "too long"),
-        (b"HTTP/1.1 407 X\r\n" + b"X: y\r\n" * 101 + b"\r\n", "more than 100"),
-        (b"HTTP/1.1 407 X\r\nno colon here\r\n\r\n", "malformed header"),
-        (b"HTTP/1.1 407 X\r\nX: y\r\n", "inside its reply headers"),
-    ],
-)
-def test_reply_reader_is_bounded_and_strict(data: bytes, message: str) -> None:
-    with pytest.raises(_TunnelFailure, match=message):
-        _reply_from(data)
-
-
-def test_reply_reader_reports_a_close_before_the_status_line() -> None:
-    with pytest.raises(_ProxyClosed):
-        _reply_from(b"")
-
-
-def test_keep_alive_and_body_length_rules() -> None:
-    reply, _ = _reply_from(b"HTTP/1.0 407 X\r\nProxy-Connection: keep-alive\r\nContent-Length: 0\r\n\r\n")
-    assert reply.keeps_alive() and reply.body_length() == 0
-    reply, _ = _reply_from(b"HTTP/1.1 407 X\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-    assert not reply.keeps_alive()
-    reply, _ = _reply_from(b"HTTP/1.1 407 X\r\nTransfer-Encoding: chunked\r\n\r\n")
-    assert reply.body_length() is None
-    reply, _ = _reply_from(b"HTTP/1.1 407 X\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
-    assert reply.body_length() is None
-    reply, _ = _reply_from(b"HTTP/1.0 407 X\r\n\r\n")
-    assert not reply.keeps_alive() and reply.body_length() is None
+def test_connect_names_the_authority(make_proxy, certificate, url: str, authority: str) -> None:  # type: ignore[no-untyped-def]
+    """RFC 9112 §3.2.3's authority-form, and the same text as Digest's uri. The proxy tunnels
+    to neither (no origin there; not loopback): the tunnel fails, but not its credentials."""
+    proxy = make_proxy()
+    with session_for(proxy, certificate) as s:
+        with pytest.raises(ProxyError) as info:
+            s.get(url, timeout=TIMEOUT)
+    assert not isinstance(info.value, ProxyAuthenticationError)
+    first, second = connects(proxy)
+    assert first.path == second.path == authority and first.status == 407
+    assert params(second)["uri"] == authority and second.status in (403, 502)
 
 
 # -- the CONNECT dialogue through requests ---------------------------------------------------
 
 
 def test_digest_407_then_200(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
+    proxy = make_proxy()
     with session_for(proxy, certificate) as s:
-        r = s.get(origin.url, timeout=TIMEOUT)
+        r = s.get(origin.page, timeout=TIMEOUT)
     assert r.status_code == 200 and r.text == "hello through the tunnel"
-    assert proxy.statuses == [407, 200]
-    first, second = proxy.connects
-    assert first.authorization is None
-    assert second.authorization.startswith("Digest ")
-    assert second.params["uri"] == f"{HOST}:{origin.port}" == second.target
-    assert second.params["nc"] == "00000001"
-    assert proxy.connections == 1  # the 407 kept the connection open and it was reused
+    assert statuses(proxy) == [407, 200]
+    first, second = connects(proxy)
+    assert first.authorization is None and first.reason == "no credentials"
+    assert second.authorization is not None and second.authorization.startswith("Digest ")
+    assert params(second)["uri"] == f"{HOST}:{origin.port}" == second.path
+    assert params(second)["nc"] == "00000001" and second.user == PROXY_USER
+    assert proxy.connections == 1  # the 407 (with a body) kept the connection open, and it was reused
 
 
 def test_basic_proxy(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("basic",))
+    proxy = make_proxy(Basic())
     with session_for(proxy, certificate) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200]
-    assert proxy.connects[1].authorization == "Basic " + base64.b64encode(b"puser:ppass").decode()
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200]
+    assert connects(proxy)[1].authorization == "Basic " + base64.b64encode(b"puser:ppass").decode()
 
 
 def test_digest_is_preferred_to_basic_whatever_the_order(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("basic", "digest"), algorithm="SHA-256")
+    proxy = make_proxy(Basic(), Digest("SHA-256"))
     with session_for(proxy, certificate) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.connects[1].authorization.startswith("Digest ")
-    assert proxy.connects[1].params["algorithm"] == "SHA-256"
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    second = connects(proxy)[1]
+    assert second.authorization is not None and second.authorization.startswith("Digest ")
+    assert params(second)["algorithm"] == "SHA-256"
 
 
-@pytest.mark.parametrize("offers,scheme", [(("digest",), "Digest MD5"), (("basic",), "Basic")])
-def test_wrong_password_fails_after_exactly_two_connects(make_proxy, certificate, origin, offers, scheme) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(offers)
+@pytest.mark.parametrize("offer,scheme", [(Digest("MD5"), "Digest MD5"), (Basic(), "Basic")], ids=["digest", "basic"])
+def test_wrong_password_fails_after_exactly_two_connects(make_proxy, certificate, origin, offer, scheme) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(offer)
+    origin.app.clear()
     with session_for(proxy, certificate, proxy_auth=(PROXY_USER, "wrong-secret-value")) as s:
         with pytest.raises(ProxyError) as info:
-            s.get(origin.url, timeout=TIMEOUT)
+            s.get(origin.page, timeout=TIMEOUT)
     assert isinstance(info.value, ProxyAuthenticationError)
     message = str(info.value)
     assert "authentication failed" in message and scheme in message
     assert "wrong-secret-value" not in message and PROXY_PASSWORD not in message
-    assert proxy.statuses == [407, 407]
-    assert proxy.connects[0].authorization is None and proxy.connects[1].authorization is not None
-    assert origin.port and not any("proxy-authorization" in h for h in origin.requests)
+    assert statuses(proxy) == [407, 407]
+    assert connects(proxy)[0].authorization is None and connects(proxy)[1].authorization is not None
+    assert connects(proxy)[1].reason == ("wrong password" if scheme == "Basic" else "wrong response")
+    assert origin.app.seen() == []  # nothing reached the origin
 
 
 RETRY_POLICIES = [
@@ -599,208 +282,222 @@ RETRY_POLICIES = [
 ]
 
 
-@pytest.mark.parametrize("offers", [("digest",), ("basic",)], ids=["digest", "basic"])
+@pytest.mark.parametrize("offer", [Digest("MD5"), Basic()], ids=["digest", "basic"])
 @pytest.mark.parametrize("retries", RETRY_POLICIES)
-def test_refused_credentials_are_not_resent_by_urllib3_retries(make_proxy, certificate, origin, offers, retries) -> None:  # type: ignore[no-untyped-def]
+def test_refused_credentials_are_not_resent_by_urllib3_retries(make_proxy, certificate, origin, offer, retries) -> None:  # type: ignore[no-untyped-def]
     """Audit item 7: whatever the retry policy, a proxy that refused our credentials
     never gets them again for that request (account lockout): bare CONNECT, 407,
     CONNECT with credentials, 407, ProxyAuthenticationError. Before, urllib3 retried
     the whole dialogue: 4, 11, then 976 CONNECTs ending in RecursionError."""
-    proxy = make_proxy(offers)
+    proxy = make_proxy(offer)
     adapter = ChallengeAdapter(proxy_auth=(PROXY_USER, "wrong-secret-value"), max_retries=retries())
     with session_for(proxy, certificate, adapter) as s:
         with pytest.raises(ProxyAuthenticationError) as info:
-            s.get(origin.url, timeout=TIMEOUT)
-    assert proxy.statuses == [407, 407]
-    assert [c.authorization is not None for c in proxy.connects] == [False, True]
+            s.get(origin.page, timeout=TIMEOUT)
+    assert statuses(proxy) == [407, 407]
+    assert [c.authorization is not None for c in connects(proxy)] == [False, True]
     assert "wrong-secret-value" not in str(info.value)
 
 
 @pytest.mark.parametrize("retries", RETRY_POLICIES)
 def test_the_right_password_opens_the_tunnel_under_any_retry_policy(make_proxy, certificate, origin, retries) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
-    with session_for(proxy, certificate, ChallengeAdapter(proxy_auth=(PROXY_USER, PROXY_PASSWORD), max_retries=retries())) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200]
+    proxy = make_proxy()
+    adapter = ChallengeAdapter(proxy_auth=(PROXY_USER, PROXY_PASSWORD), max_retries=retries())
+    with session_for(proxy, certificate, adapter) as s:
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200]
 
 
 def test_second_tunnel_sends_credentials_up_front_with_the_next_nc(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
+    proxy = make_proxy(strict_nc=True)
     with session_for(proxy, certificate) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-        new_tunnel(s)
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-        new_tunnel(s)
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200, 200, 200]
-    nonces = {c.params["nonce"] for c in proxy.connects[1:]}
-    assert len(nonces) == 1
-    assert [c.params["nc"] for c in proxy.connects[1:]] == ["00000001", "00000002", "00000003"]
+        for _ in range(3):
+            assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+            new_tunnel(s)
+    assert statuses(proxy) == [407, 200, 200, 200]
+    sent = [params(c) for c in connects(proxy)[1:]]
+    assert len({p["nonce"] for p in sent}) == 1
+    assert [p["nc"] for p in sent] == ["00000001", "00000002", "00000003"]
 
 
 def test_requests_in_one_tunnel_need_one_connect(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
+    proxy = make_proxy()
     with session_for(proxy, certificate) as s:
         for _ in range(5):
-            assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200]
+            assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200]
 
 
 def test_basic_is_sent_up_front_on_later_tunnels(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("basic",))
+    proxy = make_proxy(Basic())
     with session_for(proxy, certificate) as s:
-        s.get(origin.url, timeout=TIMEOUT)
+        s.get(origin.page, timeout=TIMEOUT)
         new_tunnel(s)
-        s.get(origin.url, timeout=TIMEOUT)
-    assert proxy.statuses == [407, 200, 200]
+        s.get(origin.page, timeout=TIMEOUT)
+    assert statuses(proxy) == [407, 200, 200]
 
 
 def test_stale_nonce_sent_up_front_is_answered_once(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",), nonce_uses=1)
+    proxy = make_proxy()
     with session_for(proxy, certificate) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+        proxy.expire_nonces()  # the nonce the adapter remembers is now stale (RFC 7616 §3.3)
         new_tunnel(s)
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200, 407, 200]
-    assert proxy.connects[2].reason == "stale nonce"
-    assert proxy.connects[3].params["nonce"] != proxy.connects[2].params["nonce"]
-    assert proxy.connects[3].params["nc"] == "00000001"
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200, 407, 200]
+    stale, fresh = connects(proxy)[2:]
+    assert stale.reason == "stale nonce"
+    assert params(fresh)["nonce"] != params(stale)["nonce"] and params(fresh)["nc"] == "00000001"
 
 
 def test_stale_answer_is_retried_once_then_fails(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",), always_stale=True)
+    """A proxy whose every nonce is stale by the time it is answered (a clock that jumps
+    a second per reading; nonces live half of one): answered twice, then given up."""
+    ticks = itertools.count()
+    proxy = make_proxy(nonce_lifetime=0.5, clock=lambda: float(next(ticks)))
     with session_for(proxy, certificate) as s:
         with pytest.raises(ProxyAuthenticationError, match="authentication failed"):
-            s.get(origin.url, timeout=TIMEOUT)
+            s.get(origin.page, timeout=TIMEOUT)
     # One bare CONNECT, then at most two with credentials.
-    assert proxy.statuses == [407, 407, 407]
-    assert [c.authorization is not None for c in proxy.connects] == [False, True, True]
+    assert statuses(proxy) == [407, 407, 407]
+    assert [c.authorization is not None for c in connects(proxy)] == [False, True, True]
+    assert [c.reason for c in connects(proxy)[1:]] == ["stale nonce", "stale nonce"]
 
 
 def test_rotated_nonce_without_stale_is_answered_once(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
+    proxy = make_proxy()
     with session_for(proxy, certificate) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-        proxy.forget_nonces()  # a restarted proxy: the remembered nonce is unknown, stale=false
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+        # A restarted proxy on the same address: the remembered nonce is unknown there, stale=false.
+        proxy.stop()
+        restarted = make_proxy(port=proxy.port)
         new_tunnel(s)
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
         new_tunnel(s)
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200, 407, 200, 200]
-    assert proxy.connects[2].reason == "unknown nonce"
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200]
+    assert statuses(restarted) == [407, 200, 200]
+    assert connects(restarted)[0].reason == "unknown nonce"
 
 
 def test_refused_credentials_sent_up_front_then_refused_again_fail(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
+    proxy = make_proxy()
     adapter = ChallengeAdapter(proxy_auth=(PROXY_USER, PROXY_PASSWORD))
     with session_for(proxy, certificate, adapter) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
         proxy.users[PROXY_USER] = "changed-on-the-proxy"
         new_tunnel(s)
         with pytest.raises(ProxyAuthenticationError):
-            s.get(origin.url, timeout=TIMEOUT)
-    assert proxy.statuses == [407, 200, 407, 407]
-    assert len(adapter._tunnel_auth.spaces) == 0  # the refused space is forgotten
+            s.get(origin.page, timeout=TIMEOUT)
+        assert statuses(proxy) == [407, 200, 407, 407]
+        # The refused space is forgotten: the next tunnel starts with a bare CONNECT.
+        proxy.users[PROXY_USER] = PROXY_PASSWORD
+        new_tunnel(s)
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200, 407, 407, 407, 200]
+    assert connects(proxy)[4].authorization is None
 
 
-@pytest.mark.parametrize("on_407", ["close", "silent-close", "no-length"])
+@pytest.mark.parametrize("on_407", ["close", "drop", "http/1.0"])
 def test_proxy_that_closes_the_connection_after_407(make_proxy, certificate, origin, on_407) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",), on_407=on_407)
+    proxy = make_proxy(on_407=on_407)
     with session_for(proxy, certificate) as s:
-        r = s.get(origin.url, timeout=TIMEOUT)
+        r = s.get(origin.page, timeout=TIMEOUT)
     assert r.status_code == 200
-    assert proxy.statuses == [407, 200]
-    assert proxy.connections == 2
-    assert [c.connection for c in proxy.connects] == [1, 2]
-    if on_407 == "silent-close":
+    assert statuses(proxy) == [407, 200]
+    assert proxy.connections == 2  # the answer went on a new connection
+    if on_407 == "drop":
         # The CONNECT that went into the closed socket was resent with the next nc.
-        assert proxy.connects[1].params["nc"] == "00000002"
+        assert params(connects(proxy)[1])["nc"] == "00000002"
 
 
 def test_proxy_that_closes_after_every_407_still_gets_only_two_credentials(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",), on_407="close")
+    proxy = make_proxy(on_407="close")
     with session_for(proxy, certificate, proxy_auth=(PROXY_USER, "wrong")) as s:
         with pytest.raises(ProxyAuthenticationError):
-            s.get(origin.url, timeout=TIMEOUT)
-    assert proxy.statuses == [407, 407] and proxy.connections == 2
+            s.get(origin.page, timeout=TIMEOUT)
+    assert statuses(proxy) == [407, 407] and proxy.connections == 2
 
 
 def test_tls_proxy_reconnect(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
     """An https:// proxy (TLS to the proxy, TLS-in-TLS to the origin) that closes after its 407."""
-    proxy = make_proxy(("digest",), on_407="close", ssl_context=certificate.server_context())
+    proxy = make_proxy(on_407="close", tls=certificate)
+    assert proxy.url.startswith("https://")
     with session_for(proxy, certificate) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200] and proxy.connections == 2
+        assert s.get(origin.page, timeout=TIMEOUT).text == "hello through the tunnel"
+    assert statuses(proxy) == [407, 200] and proxy.connections == 2
 
 
-def test_other_refusals_stay_plain_proxy_errors(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(status=403)
+def test_other_refusals_stay_plain_proxy_errors(make_proxy, certificate) -> None:  # type: ignore[no-untyped-def]
+    """The proxy refuses tunnels to anything but loopback with 403, after the credentials."""
+    proxy = make_proxy()
     with session_for(proxy, certificate) as s:
         with pytest.raises(ProxyError) as info:
-            s.get(origin.url, timeout=TIMEOUT)
+            s.get("https://origin.invalid/", timeout=TIMEOUT)
     assert not isinstance(info.value, ProxyAuthenticationError)
     assert "Tunnel connection failed: 403" in str(info.value)
+    assert statuses(proxy) == [407, 403]
 
 
 def test_schemes_restriction_never_sends_basic(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("basic",))
+    proxy = make_proxy(Basic())
     with session_for(proxy, certificate, schemes=("digest",)) as s:
         with pytest.raises(ProxyAuthenticationError) as info:
-            s.get(origin.url, timeout=TIMEOUT)
+            s.get(origin.page, timeout=TIMEOUT)
     assert "Basic" in str(info.value) and "authentication failed" in str(info.value)
-    assert proxy.statuses == [407]
+    assert statuses(proxy) == [407]
 
 
 def test_basic_user_name_with_colon_is_not_sent(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("basic",))
+    proxy = make_proxy(Basic())
     with session_for(proxy, certificate, proxy_auth=("dom:user", "pw")) as s:
         with pytest.raises(ProxyAuthenticationError, match="':'"):
-            s.get(origin.url, timeout=TIMEOUT)
-    assert proxy.statuses == [407]
+            s.get(origin.page, timeout=TIMEOUT)
+    assert statuses(proxy) == [407]
 
 
 def test_without_proxy_auth_it_is_a_plain_adapter(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
-    with session_for(proxy, certificate, ChallengeAdapter()) as s:
+    proxy = make_proxy()
+    adapter = ChallengeAdapter()
+    assert "proxy_auth" not in repr(adapter)
+    with session_for(proxy, certificate, adapter) as s:
         with pytest.raises(ProxyError, match="Tunnel connection failed: 407"):
-            s.get(origin.url, timeout=TIMEOUT)
-    assert proxy.statuses == [407]
+            s.get(origin.page, timeout=TIMEOUT)
+    assert statuses(proxy) == [407]
 
 
 def test_nextnonce_is_followed(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",), nextnonce=True)
+    """The 200 to CONNECT carries Proxy-Authentication-Info: nextnonce, and an rspauth the
+    adapter checks (A2 = ":" host:port, RFC 7616 §3.5)."""
+    proxy = make_proxy(nextnonce=True)
     with session_for(proxy, certificate) as s:
-        s.get(origin.url, timeout=TIMEOUT)
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
         new_tunnel(s)
-        s.get(origin.url, timeout=TIMEOUT)
-    assert proxy.statuses == [407, 200, 200]
-    assert proxy.connects[2].params["nonce"] != proxy.connects[1].params["nonce"]
-    assert proxy.connects[2].params["nc"] == "00000001"
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200, 200]
+    second, third = connects(proxy)[1:]
+    assert params(third)["nonce"] != params(second)["nonce"] and params(third)["nc"] == "00000001"
 
 
 # -- what reaches the origin ----------------------------------------------------------------
 
 
 def test_proxy_credentials_never_reach_the_origin(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("basic",))
-    with origin.lock:
-        origin.requests.clear()
+    proxy = make_proxy(Basic())
+    origin.app.clear()
     with session_for(proxy, certificate) as s:
         # Credentials in the proxy URL too: requests would send them as Basic up front.
         s.proxies = {"https": f"http://urluser:urlpass@{HOST}:{proxy.port}"}
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.connects[0].authorization is None  # ours decide: nothing before the challenge
-    assert proxy.connects[1].authorization == "Basic " + base64.b64encode(b"puser:ppass").decode()
-    assert origin.requests and all(
-        "proxy-authorization" not in headers and "authorization" not in headers for headers in origin.requests
-    )
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert connects(proxy)[0].authorization is None  # ours decide: nothing before the challenge
+    assert connects(proxy)[1].authorization == "Basic " + base64.b64encode(b"puser:ppass").decode()
+    seen = origin.app.seen()
+    assert seen and all("proxy-authorization" not in fields and "authorization" not in fields for fields in seen)
 
 
 def test_origin_401_is_answered_by_challenge_auth_inside_the_tunnel(make_proxy, certificate) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
-    with ChallengeServer(
-        users={"alice": "secret"}, challenges=[Digest("SHA-256")], ssl_context=certificate.server_context()
-    ) as server:
+    proxy = make_proxy()
+    with ChallengeServer(users={"alice": "secret"}, challenges=[Digest("SHA-256")], tls=certificate) as server:
         with session_for(proxy, certificate) as s:
             s.auth = ChallengeAuth("alice", "secret")
             r = s.get(server.url + "/private", timeout=TIMEOUT)
@@ -813,25 +510,26 @@ def test_origin_401_is_answered_by_challenge_auth_inside_the_tunnel(make_proxy, 
     assert all(e.authorization is None or "alice" in e.authorization for e in exchanges)
     assert all(e.authorization is None or PROXY_USER not in e.authorization for e in exchanges)
     # One tunnel for all three requests; the proxy never saw the origin's credentials.
-    assert proxy.statuses == [407, 200]
-    assert all("alice" not in (c.authorization or "") for c in proxy.connects)
+    assert statuses(proxy) == [407, 200]
+    assert all("alice" not in (c.authorization or "") for c in connects(proxy))
 
 
 # -- threads, timeouts, bounds --------------------------------------------------------------
 
 
 def test_threads_share_one_nonce_and_never_repeat_a_count(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
+    """strict_nc: the proxy refuses any nonce count it saw before for the same nonce."""
+    proxy = make_proxy(strict_nc=True)
     adapter = ChallengeAdapter(proxy_auth=(PROXY_USER, PROXY_PASSWORD), pool_maxsize=16)
     with session_for(proxy, certificate, adapter) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
     errors: List[BaseException] = []
 
     def work() -> None:
         try:
             for _ in range(4):
                 with session_for(proxy, certificate, adapter) as session:
-                    assert session.get(origin.url, timeout=TIMEOUT).status_code == 200
+                    assert session.get(origin.page, timeout=TIMEOUT).status_code == 200
                     adapter.close()  # a new tunnel each time, from the shared adapter
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -841,27 +539,181 @@ def test_threads_share_one_nonce_and_never_repeat_a_count(make_proxy, certificat
         t.start()
     for t in threads:
         t.join(60)
+    assert not any(t.is_alive() for t in threads)
     assert not errors, errors
-    sent = [(c.params["nonce"], c.params["nc"]) for c in proxy.connects if c.authorization]
+    sent = [(params(c)["nonce"], params(c)["nc"]) for c in connects(proxy) if c.authorization]
     assert len(sent) == len(set(sent)), "a nonce count was sent twice"
-    assert proxy.statuses.count(200) == 33
+    assert statuses(proxy).count(200) == 33 and statuses(proxy).count(407) == 1
 
 
-def test_connect_timeout_is_honoured(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",), hang=True)
-    with session_for(proxy, certificate) as s:
+@pytest.fixture
+def silent_proxy_url() -> Iterator[str]:
+    """A proxy that accepts connections and never answers. ChallengeProxy cannot be made to
+    hang (its every wait is bounded), so this is a local fake: a listening socket that
+    nobody accepts from (the kernel completes the handshake; no reply ever comes)."""
+    with socket.create_server((HOST, 0)) as listener:
+        yield f"http://{HOST}:{listener.getsockname()[1]}"
+
+
+def test_connect_timeout_is_honoured(silent_proxy_url, certificate) -> None:  # type: ignore[no-untyped-def]
+    with session_for(silent_proxy_url, certificate) as s:
         # The read of the proxy's reply is bounded by the caller's timeout: it ends
         # in a timeout error (not a hang, and no clock is asserted here).
         with pytest.raises(requests.exceptions.RequestException) as info:
-            s.get(origin.url, timeout=0.5)
+            s.get("https://127.0.0.1:9/", timeout=0.5)
     assert "timed out" in str(info.value).lower()
 
 
 def test_an_endless_header_line_is_refused(make_proxy, certificate, origin) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",), header_bomb=200_000)
+    proxy = make_proxy(Raw('Basic realm="' + "a" * 200_000 + '"'))  # one 200 kB Proxy-Authenticate line
     with session_for(proxy, certificate) as s:
         with pytest.raises(ProxyError, match="too long"):
-            s.get(origin.url, timeout=TIMEOUT)
+            s.get(origin.page, timeout=TIMEOUT)
+
+
+# -- ChallengeProxy itself: plain http, the tunnel's bytes, stop ----------------------------
+
+
+def test_plain_http_through_the_proxy_answers_both_challenges(make_proxy) -> None:  # type: ignore[no-untyped-def]
+    """absolute-form: ChallengeAuth(proxy_auth=...) answers the proxy's 407, then the
+    origin's 401 that the proxy relays; the origin never sees Proxy-Authorization."""
+    proxy = make_proxy(Digest("SHA-256"))
+    with ChallengeServer(users={"alice": "secret"}, challenges=[Digest("SHA-256")]) as server:
+        target = server.url + "/form?x=1"
+        with requests.Session() as s:
+            s.trust_env = False
+            s.proxies = {"http": proxy.url}
+            s.auth = ChallengeAuth("alice", "secret", proxy_auth=(PROXY_USER, PROXY_PASSWORD))
+            r = s.post(target, data=b"a body", timeout=TIMEOUT)
+        assert r.status_code == 200 and r.json()["user"] == "alice"
+        assert r.json()["body_sha256"] == hashlib.sha256(b"a body").hexdigest()
+        assert "1.1 requests-challenge" in r.headers["Via"]
+        origin_exchanges = server.exchanges.snapshot()
+    assert [(e.method, e.path, e.status) for e in proxy.exchanges] == [
+        ("POST", target, 407), ("POST", target, 401), ("POST", target, 200)
+    ]
+    assert params(proxy.exchanges[1])["uri"] == target  # a proxy's Digest uri is the absolute-form target
+    assert [e.status for e in origin_exchanges] == [401, 200]
+    assert all(PROXY_USER not in (e.authorization or "") for e in origin_exchanges)
+
+
+def test_forwarded_requests_lose_the_proxy_credentials_and_hop_by_hop_fields(make_proxy) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(Basic())
+    app = RecordingApp()
+    with ChallengeServer(app=app, protected=()) as server:
+        with requests.Session() as s:
+            s.trust_env = False
+            s.proxies = {"http": proxy.url}
+            s.auth = ChallengeAuth(PROXY_USER, PROXY_PASSWORD, proxy_auth=(PROXY_USER, PROXY_PASSWORD))
+            r = s.get(server.url + "/x", headers={"X-Kept": "1", "Connection": "X-Dropped", "X-Dropped": "1"},
+                      timeout=TIMEOUT)
+    assert r.text == "hello through the tunnel"
+    (fields,) = app.seen()
+    assert "proxy-authorization" not in fields and "x-dropped" not in fields
+    assert fields["x-kept"] == "1" and fields["host"] == f"{HOST}:{server.port}"
+    assert fields["via"] == "1.1 requests-challenge"
+
+
+@pytest.mark.parametrize(
+    "url,status",
+    [("http://origin.invalid/", 403), ("http://127.0.0.1:9/", 502)],
+    ids=["not-loopback", "nothing-listening"],
+)
+def test_plain_http_to_an_unreachable_origin(make_proxy, url: str, status: int) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(Basic())
+    r = requests.get(url, proxies={"http": proxy.url}, timeout=TIMEOUT,
+                     auth=ChallengeAuth("u", "p", proxy_auth=(PROXY_USER, PROXY_PASSWORD)))
+    assert r.status_code == status and r.json()["status"] == status
+    assert [e.status for e in proxy.exchanges] == [407, status]
+
+
+def raw_connect(proxy: ChallengeProxy, target: str, authorization: Optional[str] = None) -> socket.socket:
+    """A socket with ``CONNECT target`` sent on it."""
+    sock = socket.create_connection((HOST, proxy.port), timeout=TIMEOUT)
+    head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+    if authorization is not None:
+        head += f"Proxy-Authorization: {authorization}\r\n"
+    sock.sendall((head + "\r\n").encode("latin-1"))
+    return sock
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_a_tunnel_relays_bytes_and_stop_closes_it(make_proxy) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(Basic())
+    with ChallengeServer(protected=()) as server:
+        with raw_connect(proxy, f"{HOST}:{server.port}", basic(PROXY_USER, PROXY_PASSWORD)) as sock:
+            reply = http.client.HTTPResponse(sock)
+            reply.begin()
+            assert reply.status == 200 and reply.reason == "Connection established"
+            assert reply.getheader("Content-Length") is None  # RFC 9110 §9.3.6
+            sock.sendall(f"GET /through HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            answer = http.client.HTTPResponse(sock)
+            answer.begin()
+            assert answer.status == 200 and b'"path": "/through"' in answer.read()
+            proxy.stop()  # ends the open tunnel: the client sees the end, not a hang
+            try:
+                assert sock.recv(1) == b""
+            except ConnectionResetError:
+                pass
+    assert [e.status for e in server.exchanges] == [200]
+
+
+def test_octets_sent_before_the_200_go_through_the_tunnel(make_proxy) -> None:  # type: ignore[no-untyped-def]
+    """A client that does not wait for the 200: what follows its CONNECT is the tunnel's."""
+    proxy = make_proxy(Basic())
+    with ChallengeServer(protected=()) as server:
+        target = f"{HOST}:{server.port}"
+        with socket.create_connection((HOST, proxy.port), timeout=TIMEOUT) as sock:
+            sock.sendall(f"CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {basic(PROXY_USER, PROXY_PASSWORD)}\r\n\r\n"
+                         f"GET /early HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+            stream = sock.makefile("rb")  # one reader for both answers: they may arrive together
+            assert stream.readline().startswith(b"HTTP/1.1 200 ")
+            while stream.readline() not in (b"\r\n", b""):
+                pass
+            answer = http.client.HTTPResponse(SimpleNamespace(makefile=lambda *args, **kwargs: stream))  # type: ignore[arg-type]
+            answer.begin()
+            assert answer.status == 200 and b'"path": "/early"' in answer.read()
+
+
+def test_keep_alive_407_is_answered_on_the_same_connection(make_proxy) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(Basic())
+    with ChallengeServer(protected=()) as server:
+        target = f"{HOST}:{server.port}"
+        with raw_connect(proxy, target) as sock:
+            refused = http.client.HTTPResponse(sock)
+            refused.begin()
+            assert refused.status == 407 and str(refused.getheader("Proxy-Authenticate")).startswith("Basic ")
+            assert refused.read()  # a body, framed by Content-Length
+            sock.sendall(f"CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {basic(PROXY_USER, 'wrong')}\r\n\r\n"
+                         .encode())
+            again = http.client.HTTPResponse(sock)
+            again.begin()
+            assert again.status == 407 and b"wrong password" in again.read()
+    assert proxy.connections == 1
+    assert [(e.status, e.reason) for e in proxy.exchanges] == [(407, "no credentials"), (407, "wrong password")]
+
+
+@pytest.mark.parametrize("target", ["no-port", "127.0.0.1:99999", "/path"])
+def test_connect_needs_an_authority(make_proxy, target: str) -> None:  # type: ignore[no-untyped-def]
+    proxy = make_proxy(Basic())
+    with raw_connect(proxy, target, basic(PROXY_USER, PROXY_PASSWORD)) as sock:
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        assert reply.status == 400
+    assert [(e.method, e.path, e.status) for e in proxy.exchanges] == [("CONNECT", target, 400)]
+
+
+def test_proxy_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="on_407"):
+        ChallengeProxy(on_407="sometimes")
+    with pytest.raises(TypeError):
+        ChallengeProxy(cookie="a=b")  # an origin's option, not a proxy's
+    with pytest.raises(ValueError, match="proxy=True"):
+        ChallengeProxy(verifier=Verifier())
+    assert "secret" not in repr(ChallengeProxy({"alice": "secret"}))
 
 
 # -- construction, repr, pickling -------------------------------------------------------------
@@ -891,32 +743,35 @@ def test_unknown_scheme_is_refused() -> None:
 def test_repr_hides_the_password() -> None:
     adapter = ChallengeAdapter(proxy_auth=("puser", "hunter2-secret"))
     assert "hunter2-secret" not in repr(adapter)
-    assert "hunter2-secret" not in repr(adapter._tunnel_auth)
-    assert "ChallengeAdapter" in repr(adapter)
+    assert "ChallengeAdapter" in repr(adapter) and "proxy_auth" in repr(adapter)
 
 
 def test_httpadapter_arguments_still_work() -> None:
     adapter = ChallengeAdapter(3, 7, 2, True, proxy_auth=("u", "p"))
-    assert (adapter._pool_connections, adapter._pool_maxsize, adapter._pool_block) == (3, 7, True)
+    state = adapter.__getstate__()  # requests' own names for its arguments (HTTPAdapter.__attrs__)
+    assert (state["_pool_connections"], state["_pool_maxsize"], state["_pool_block"]) == (3, 7, True)
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 7
     assert adapter.max_retries.total == 2
     adapter = ChallengeAdapter(pool_maxsize=5, max_retries=1)
-    assert adapter._pool_maxsize == 5 and adapter._tunnel_auth is None
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 5 and adapter.max_retries.total == 1
 
 
 @pytest.mark.parametrize("clone", [lambda a: pickle.loads(pickle.dumps(a)), copy.deepcopy], ids=["pickle", "deepcopy"])
 def test_pickle_and_deepcopy_start_with_nothing_remembered(make_proxy, certificate, origin, clone) -> None:  # type: ignore[no-untyped-def]
-    proxy = make_proxy(("digest",))
+    proxy = make_proxy()
     adapter = ChallengeAdapter(pool_maxsize=4, max_retries=0, proxy_auth=(PROXY_USER, PROXY_PASSWORD), schemes=["digest"])
     with session_for(proxy, certificate, adapter) as s:
-        s.get(origin.url, timeout=TIMEOUT)
-    assert len(adapter._tunnel_auth.spaces) == 1
+        s.get(origin.page, timeout=TIMEOUT)
     twin = clone(adapter)
-    assert isinstance(twin, ChallengeAdapter)
-    assert twin._pool_maxsize == 4 and twin._schemes == frozenset({"digest"})
-    assert len(twin._tunnel_auth.spaces) == 0 and twin._tunnel_auth is not adapter._tunnel_auth
+    assert isinstance(twin, ChallengeAdapter) and twin is not adapter
+    assert repr(twin) == repr(adapter)  # the same schemes, and proxy credentials
+    assert twin.poolmanager.connection_pool_kw["maxsize"] == 4 and twin.max_retries.total == 0
     with session_for(proxy, certificate, twin) as s:
-        assert s.get(origin.url, timeout=TIMEOUT).status_code == 200
-    assert proxy.statuses == [407, 200, 407, 200]
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200, 407, 200]  # the twin starts over: a bare CONNECT first
+    with session_for(proxy, certificate, adapter) as s:
+        assert s.get(origin.page, timeout=TIMEOUT).status_code == 200
+    assert statuses(proxy) == [407, 200, 407, 200, 200]  # the original still remembers its proxy
 
 
 def test_only_the_https_pools_of_proxy_managers_change() -> None:
@@ -926,7 +781,8 @@ def test_only_the_https_pools_of_proxy_managers_change() -> None:
     assert manager.pool_classes_by_scheme["http"] is HTTPConnectionPool
     pool = manager.connection_from_url("https://api.example/")
     assert isinstance(pool, HTTPSConnectionPool)
-    assert issubclass(pool.ConnectionCls.func, Urllib3HTTPSConnection)
+    connection = pool.ConnectionCls("api.example", 443)  # made, not connected
+    assert isinstance(connection, Urllib3HTTPSConnection) and type(connection) is not Urllib3HTTPSConnection
     assert adapter.proxy_manager_for("http://127.0.0.1:3128") is manager
     assert adapter.poolmanager.pool_classes_by_scheme["https"] is HTTPSConnectionPool
     plain = ChallengeAdapter().proxy_manager_for("http://127.0.0.1:3128")

@@ -21,8 +21,7 @@ from typing import Iterator, Tuple
 import pytest
 import requests
 
-from requests_challenge import ChallengeAuth
-from requests_challenge._tunnel import ProxyAuthenticationError
+from requests_challenge import ChallengeAuth, ProxyAuthenticationError
 from requests_challenge.testing import Basic, Digest
 
 from .servers import REQUEST_TIMEOUT, USERS, WRONG_PASSWORD, Lighttpd, Squid, new_tag
