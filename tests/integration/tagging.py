@@ -41,7 +41,7 @@ from typing import Any, Optional, Tuple, Union
 import requests
 from requests.adapters import HTTPAdapter
 
-from requests_challenge._tunnel import ChallengeAdapter
+from requests_challenge import ChallengeAdapter
 
 from .servers import TAG_HEADER, LogLine, ServerProcess, new_tag
 
