@@ -203,14 +203,15 @@ class Verifier:
         return record.generation == self._generation and self._clock() - record.issued <= self.nonce_lifetime
 
     def _issue_nonce(self, offer: Digest) -> str:
-        if self.shared_nonces:
-            with self._lock:
+        # One lock section from reading the shared nonce to replacing it: two first
+        # challenges at once must hand out the same nonce, as Apache does.
+        with self._lock:
+            if self.shared_nonces:
                 shared = self._shared.get(offer, "")
                 record = self._nonces.get(shared)
                 if record is not None and self._fresh(record) and len(record.counts) < _MAX_COUNTS:
                     return shared
-        nonce = self._make_nonce()
-        with self._lock:
+            nonce = self._make_nonce()
             if self.shared_nonces:
                 self._shared[offer] = nonce
             self._nonces.pop(nonce, None)  # a nonce issued again starts over, at the newest end
