@@ -5,7 +5,10 @@ Every decision is the dialogue's; this module only moves requests' objects:
 - ``__call__`` (prepare time) puts the first hop's up-front credentials on the
   request and registers the response hook.
 - The hook runs once per hop that requests sends (the first request, each
-  redirect, each new send of the same PreparedRequest). Each hop gets its own
+  redirect, each new send of the same PreparedRequest). A reply that is
+  neither a challenge nor a redirect, and carries nothing for the credentials
+  sent (Digest's Authentication-Info), needs nothing more: the hook returns
+  it at once, and most requests end there. Otherwise the hop gets its own
   dialogue with the origin, and one with an HTTP proxy when ``proxy_auth`` is
   given; it resends through ``response.connection.send`` as requests' own
   auth does: the challenge's body is read (at most 64 KiB, else its
@@ -24,12 +27,13 @@ Every decision is the dialogue's; this module only moves requests' objects:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import threading
 import weakref
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -40,7 +44,10 @@ from requests.exceptions import RequestException, UnrewindableBodyError
 from requests.models import REDIRECT_STATI
 from requests.utils import requote_uri, select_proxy
 
-from ._dialogue import ORIGIN, PROXY, BodyCheck, Dialogue, Done, GiveUp, Party, Reply, RequestTarget, Send
+from ._dialogue import (
+    ORIGIN, PROXY, BodyCheck, Dialogue, Done, GiveUp, Party, Reply, RequestTarget, Send, SentCredentials,
+    credentials_up_front,
+)
 from ._errors import AuthenticationError, MutualAuthenticationError, UnsendableBody
 from ._schemes import Credentials
 from ._source import CredentialSource
@@ -51,31 +58,67 @@ __all__ = ["ChallengeAuth", "AuthenticationError", "MutualAuthenticationError"]
 log = logging.getLogger("requests_challenge")
 
 _DONE = Done()
+# Replies the hook always looks at: a challenge, or a redirect to prepare the next hop for.
+_CHALLENGE_OR_REDIRECT = frozenset({401, 407, *REDIRECT_STATI})
+
+Offer = Tuple[Optional[Credentials], FrozenSet[str]]  # CredentialSource.for_origin's
+Upcoming = Tuple[str, str, Optional[SentCredentials]]  # URL, method, what it carries of ours
 
 
 class _Chain:
-    """One ``__call__``'s redirect chain: its origin, the next hop's dialogue, and
-    the request whose header was changed for requests to copy."""
+    """One ``__call__``'s redirect chain, and the response hook requests calls for each of its hops.
 
-    __slots__ = ("origin", "offer", "upcoming", "placed", "altered")
+    Made per request, so it holds only what is known before the first reply: its
+    origin, what the next hop carries, the request whose header was changed for
+    requests to copy. The hops' dialogues are made when a reply calls for them.
+    """
 
-    def __init__(self, origin: Origin, offer: Optional[Tuple[Optional[Credentials], FrozenSet[str]]]) -> None:
+    __slots__ = ("auth", "origin", "offer", "upcoming", "placed", "altered")
+
+    def __init__(
+        self,
+        auth: "ChallengeAuth",
+        origin: Origin,
+        offer: Optional[Offer],
+        upcoming: Optional[Upcoming],
+        placed: Optional[str],
+    ) -> None:
+        self.auth = auth
         self.origin = origin  # credentials go to this origin only
         self.offer = offer  # its credentials and schemes; None: nothing for it (no netrc entry)
-        self.upcoming: Optional[Tuple[Dialogue, str, str]] = None  # dialogue, URL, method
-        self.placed: Optional[str] = None  # the Authorization we last put on a request to be sent
+        self.upcoming = upcoming  # the hop foreseen next
+        self.placed = placed  # the Authorization we last put on a request to be sent
         self.altered: Optional[Tuple["weakref.ref[requests.PreparedRequest]", Optional[str]]] = None
 
-    def take(self, request: requests.PreparedRequest) -> Optional[Dialogue]:
-        """The dialogue whose up-front credentials this hop carries, if it is the hop foreseen."""
+    def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:
+        """The response hook. A reply that is no challenge and no redirect, with no header
+        to put back on a previous hop's request and none for the credentials sent
+        (`SentCredentials.read_on_success`), needs nothing: most requests end here."""
+        if response.status_code not in _CHALLENGE_OR_REDIRECT and self.altered is None:
+            upcoming = self.upcoming
+            sent = upcoming[2] if upcoming is not None else None
+            header = sent.read_on_success(ORIGIN) if sent is not None else None
+            if header is None or not _has_header(response, header):
+                self.upcoming = None  # this hop has arrived
+                return response
+        return self.auth._handle_hop(self, response, send_kwargs)
+
+    def __copy__(self) -> "_Chain":
+        return self  # copies of a request are hops of the same chain, as with a function hook
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "_Chain":
+        return self
+
+    def take(self, request: requests.PreparedRequest) -> Optional[SentCredentials]:
+        """The credentials of ours this hop carries, if it is the hop foreseen."""
         upcoming, self.upcoming = self.upcoming, None
         if upcoming is None:
             return None
-        dialogue, url, method = upcoming
+        url, method, sent = upcoming
         if url != request.url or method != request.method:
             log.debug("the redirect went to %s %s, not where foreseen", request.method, _path_url(request.url or ""))
             return None
-        return dialogue
+        return sent
 
     def restore(self) -> None:
         """Put back the header changed on the previous hop's request, now that requests has copied it."""
@@ -162,31 +205,36 @@ class ChallengeAuth(AuthBase):
     # -- requests entry points --------------------------------------------------
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Prepare time: the credentials the store has for this URL (or preemptive Basic) go on
+        the request now; the hook (the chain) judges the replies."""
         url = request.url or ""
-        origin = origin_of(url)
-        chain = _Chain(origin, self._source.for_origin(origin))
         method = request.method or "GET"
-        dialogue = self._origin_dialogue(chain, url, method, _BodyOf(request))
-        if dialogue is not None:
-            header = dialogue.first()
-            if header is not None:
-                request.headers["Authorization"] = header
-                chain.placed = header
-            chain.upcoming = (dialogue, url, method)
-
-        def hook(response: requests.Response, **send_kwargs: Any) -> requests.Response:
-            return self._handle_hop(chain, response, send_kwargs)
-
-        request.register_hook("response", hook)
+        origin = origin_of(url)
+        offer = self._source.for_origin(origin)
+        upcoming = header = None
+        if offer is not None:
+            sent = credentials_up_front(
+                self._spaces, method, _path_url(url), url, lambda: _body_chunks(request),
+                credentials=offer[0], preemptive_basic=self._source.preemptive_basic,
+            )
+            if sent is not None:
+                header = request.headers["Authorization"] = sent.answer.header
+            upcoming = (url, method, sent)
+        # register_hook's checks (a known event, a callable) hold by construction here.
+        request.hooks["response"].append(_Chain(self, origin, offer, upcoming, header))
         return request
 
-    def _origin_dialogue(self, chain: _Chain, url: str, method: str, body: Callable[[], Iterable[bytes]]) -> Optional[Dialogue]:
+    def _origin_dialogue(
+        self, chain: _Chain, request: requests.PreparedRequest, sent: Optional[SentCredentials]
+    ) -> Optional[Dialogue]:
+        """This hop's dialogue with the origin, ``sent`` being what its request carries of ours."""
         if chain.offer is None:
             return None
         credentials, schemes = chain.offer
+        url = request.url or ""
         return Dialogue(
-            ORIGIN, credentials, RequestTarget(method, _path_url(url), url, body), self._spaces,
-            schemes=schemes, preemptive_basic=self._source.preemptive_basic,
+            ORIGIN, credentials, RequestTarget(request.method or "GET", _path_url(url), url, _BodyOf(request)),
+            self._spaces, schemes=schemes, preemptive_basic=self._source.preemptive_basic, sent=sent,
         )
 
     def _proxy_dialogue(self, request: requests.PreparedRequest, send_kwargs: Dict[str, Any]) -> Optional[Dialogue]:
@@ -216,12 +264,15 @@ class ChallengeAuth(AuthBase):
     def _handle_hop(self, chain: _Chain, response: requests.Response, send_kwargs: Dict[str, Any]) -> requests.Response:
         request = response.request  # this hop's request, as requests sent it
         chain.restore()
-        origin = chain.take(request)
-        if origin is None:
-            if origin_of(request.url or "") == chain.origin:
-                origin = self._origin_dialogue(chain, request.url or "", request.method or "GET", _BodyOf(request))
-            else:
-                log.debug("%s is another origin than %s: no credentials for it", _show(origin_of(request.url or "")), _show(chain.origin))
+        sent = chain.take(request)
+        origin = None
+        if origin_of(request.url or "") == chain.origin:
+            origin = self._origin_dialogue(chain, request, sent)
+        else:
+            log.debug(
+                "%s is another origin than %s: no credentials for it",
+                _show(origin_of(request.url or "")), _show(chain.origin),
+            )
         proxy = self._proxy_dialogue(request, send_kwargs)
         streamed = bool(send_kwargs.get("stream"))
         response = self._dialogues(origin, proxy, response, send_kwargs, streamed)
@@ -323,12 +374,14 @@ class ChallengeAuth(AuthBase):
             return  # the caller's own header, not ours to move
         header = None
         target = _redirect_target(request, response)
-        if target is not None and origin_of(target[0]) == chain.origin:
+        if target is not None and chain.offer is not None and origin_of(target[0]) == chain.origin:
             url, method, keeps_body = target
-            dialogue = self._origin_dialogue(chain, url, method, _BodyOf(request) if keeps_body else _no_body)
-            if dialogue is not None:
-                header = dialogue.first()
-                chain.upcoming = (dialogue, url, method)
+            sent = credentials_up_front(
+                self._spaces, method, _path_url(url), url, _BodyOf(request) if keeps_body else _no_body,
+                credentials=chain.offer[0], preemptive_basic=self._source.preemptive_basic,
+            )
+            header = sent.answer.header if sent is not None else None
+            chain.upcoming = (url, method, sent)
         if header == current:
             return
         chain.altered = (weakref.ref(request), current)
@@ -484,10 +537,21 @@ class _CheckedBody:
         self._finish()
 
 
+def _has_header(response: requests.Response, name: str) -> bool:
+    """Whether the reply has header ``name``. Asked of urllib3's HTTPHeaderDict, whence
+    requests built ``response.headers``, when there is one (as `_header_lines` reads
+    it): requests' CaseInsensitiveDict answers ``in`` by raising and catching KeyError
+    for a header that is absent, the usual case on the hook's fast path."""
+    raw_headers = getattr(response.raw, "headers", None)
+    if hasattr(raw_headers, "getlist"):
+        return name in raw_headers  # type: ignore[operator]
+    return name in response.headers
+
+
 def _header_lines(response: requests.Response, name: str) -> List[str]:
     """Every line of a header, in order: requests folds them into one string."""
-    if name not in response.headers:
-        return []  # the usual case for Authentication-Info, and cheaper to see
+    if not _has_header(response, name):
+        return []  # the usual case for Authentication-Info
     raw_headers = getattr(response.raw, "headers", None)
     getlist = getattr(raw_headers, "getlist", None)
     if getlist is not None:
@@ -520,6 +584,7 @@ def _redirect_target(request: requests.PreparedRequest, response: requests.Respo
     return url, method, status in (307, 308)
 
 
+@functools.lru_cache(maxsize=256)  # a Session requests the same few URLs over and over
 def _path_url(url: str) -> str:
     """The origin-form request-target, as requests' ``PreparedRequest.path_url`` builds it."""
     parts = urlsplit(url)
@@ -539,9 +604,8 @@ def _no_body() -> Iterable[bytes]:
 
 
 class _BodyOf:
-    """A request's exact body octets for qop=auth-int, in chunks, read from where requests
-    started sending it and put back: a file is never held whole. Holds the request
-    weakly: the request holds the hook."""
+    """A request's body for a dialogue's target (see `_body_chunks`). Holds the request
+    weakly: the dialogue may outlive the hop (a streamed auth-int body's check)."""
 
     __slots__ = ("_request",)
 
@@ -550,28 +614,34 @@ class _BodyOf:
 
     def __call__(self) -> Iterator[bytes]:
         request = self._request()
-        body = request.body if request is not None else None
-        if body is None:
-            return
-        if isinstance(body, bytes):
-            yield body
-            return
-        if isinstance(body, str):
-            yield body.encode("utf-8")
-            return
-        position = getattr(request, "_body_position", None)
-        read, seek = getattr(body, "read", None), getattr(body, "seek", None)
-        if not isinstance(position, int) or read is None or seek is None:
-            raise UnsendableBody("auth-int needs a body that can be read twice")
+        return _body_chunks(request) if request is not None else iter(())
+
+
+def _body_chunks(request: requests.PreparedRequest) -> Iterator[bytes]:
+    """A request's exact body octets for qop=auth-int, in chunks, read from where requests
+    started sending it and put back: a file is never held whole."""
+    body = request.body
+    if body is None:
+        return
+    if isinstance(body, bytes):
+        yield body
+        return
+    if isinstance(body, str):
+        yield body.encode("utf-8")
+        return
+    position = getattr(request, "_body_position", None)
+    read, seek = getattr(body, "read", None), getattr(body, "seek", None)
+    if not isinstance(position, int) or read is None or seek is None:
+        raise UnsendableBody("auth-int needs a body that can be read twice")
+    seek(position)
+    try:
+        while True:
+            chunk = read(_CHUNK)
+            if not chunk:
+                return
+            yield chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8")
+    finally:
         seek(position)
-        try:
-            while True:
-                chunk = read(_CHUNK)
-                if not chunk:
-                    return
-                yield chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8")
-        finally:
-            seek(position)
 
 
 _CHUNK = 64 * 1024

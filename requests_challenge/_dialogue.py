@@ -13,6 +13,13 @@ It only moves bytes; every decision is made here:
     header = dialogue.resend()           fresh credentials (next nc) when the
                                          request goes again for another party
 
+Most replies to credentials sent up front are a plain 200 with nothing to
+read, so a transport may put off the Dialogue until a reply calls for one:
+
+    sent = credentials_up_front(...)     what first() would send, no Dialogue
+    sent.read_on_success(party)          the header of a success that matters
+    Dialogue(..., sent=sent)             for a challenge, a redirect, or that header
+
 The retry rule is one value, `Budget`, with one rule for origins and proxies:
 at most ``Budget.credentialed`` requests of a dialogue carry credentials (up
 front or answering), and after a refusal a challenge is answered again only
@@ -26,15 +33,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, replace
-from typing import Callable, FrozenSet, Iterable, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Callable, FrozenSet, Iterable, NamedTuple, Optional, Sequence, Union
 
 from ._digest import Hasher, expected_rspauth
 from ._errors import ChallengeParseError, UnsendableBody
 from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient
 from ._ranking import SUPPORTED_SCHEMES, Choice, rank_challenges
 from ._negotiate import SpnegoResponder
-from ._schemes import Answer, BasicResponder, Credentials, DigestResponder, Responder
+from ._schemes import AnyAnswer, BasicResponder, Credentials, DigestResponder, Responder
 from ._spaces import ProtectionSpaces, SpaceKey, origin_of, space_prefixes
 
 __all__ = [
@@ -50,6 +57,8 @@ __all__ = [
     "GiveUp",
     "Action",
     "Dialogue",
+    "SentCredentials",
+    "credentials_up_front",
     "MAX_LEGS",
     "responder_for",
 ]
@@ -157,20 +166,72 @@ Action = Union[Send, Done, GiveUp]
 _DONE = Done()
 
 
-@dataclass(frozen=True)
-class _Sent:
-    """The credentials on the request now, and how they were produced."""
+class SentCredentials(NamedTuple):
+    """The credentials on a request, and how they were produced: what judging its reply
+    needs. A named tuple: one is made per request sent with credentials."""
 
     responder: Responder
-    answer: Answer
+    answer: AnyAnswer
     nonce_count: int
     up_front: bool  # from the store (or preemptive Basic), not an answer to this hop's challenge
     key: Optional[SpaceKey] = None  # set while the space is in the store
     legs: int = 1
 
+    def read_on_success(self, party: Party) -> Optional[str]:
+        """The header a reply that accepted these credentials may carry for them: Digest's
+        ``Authentication-Info`` (``rspauth``, ``nextnonce``: RFC 7616 §3.5), Negotiate's
+        last token in ``WWW-Authenticate`` (RFC 4559 §5); None for Basic. A reply without
+        it that is neither a challenge nor a redirect needs no `Dialogue`."""
+        if self.answer.digest is not None:
+            return party.info_header
+        if self.answer.session is not None:
+            return party.challenge_header
+        return None
+
+    def __repr__(self) -> str:
+        return f"<SentCredentials {self.responder.choice.describe()} nc={self.nonce_count}>"
+
+
+def credentials_up_front(
+    spaces: Optional[ProtectionSpaces],
+    method: str,
+    uri: str,
+    space_url: str,
+    body: Callable[[], Iterable[bytes]] = _no_body,
+    *,
+    credentials: Optional[Credentials] = None,
+    preemptive_basic: bool = False,
+) -> Optional[SentCredentials]:
+    """Credentials for a request before any reply: the store's space covering
+    ``space_url`` with its next nonce count, else Basic when ``preemptive_basic``.
+
+    This is `Dialogue.first` without the Dialogue: most requests never need one
+    (their reply is a plain 200), so a transport calls this per request and makes
+    the hop's dialogue, with ``sent=`` what this returned, only when a reply calls
+    for it. ``method``, ``uri``, ``space_url`` and ``body`` are `RequestTarget`'s.
+    """
+    if spaces is not None:
+        claim = spaces.claim(space_url)
+        if claim is not None:
+            key, responder, nonce_count = claim
+            try:
+                answer = responder.answer(method, uri, nonce_count, body() if responder.needs_body else ())
+            except (UnsendableBody, ValueError) as exc:  # a stream for auth-int; an expired Kerberos login
+                log.debug("not sending credentials up front: %s", exc)
+            else:
+                return SentCredentials(responder, answer, nonce_count, True, key)
+    if preemptive_basic and credentials is not None:
+        responder = BasicResponder(_PREEMPTIVE_BASIC, credentials)
+        return SentCredentials(responder, responder.answer("", "", 0), 0, True)
+    return None
+
 
 class Dialogue:
-    """One hop with one party: what to send first, and what each reply calls for."""
+    """One hop with one party: what to send first, and what each reply calls for.
+
+    ``sent``: the credentials this hop's request already carries, from
+    `credentials_up_front`, as if `first` had sent them.
+    """
 
     def __init__(
         self,
@@ -182,6 +243,7 @@ class Dialogue:
         schemes: FrozenSet[str] = frozenset(SUPPORTED_SCHEMES),
         budget: Budget = Budget(),
         preemptive_basic: bool = False,
+        sent: Optional[SentCredentials] = None,
     ) -> None:
         self.party = party
         self.target = target
@@ -190,8 +252,10 @@ class Dialogue:
         self._budget = budget
         self._spaces = spaces  # None: nothing up front, nothing kept beyond this hop
         self._preemptive_basic = preemptive_basic
-        self._sent: Optional[_Sent] = None
+        self._sent: Optional[SentCredentials] = None
         self._over = False
+        if sent is not None:
+            self._record(sent)
 
     def __repr__(self) -> str:
         state = "over" if self._over else ("sent" if self._sent else "idle")
@@ -205,16 +269,12 @@ class Dialogue:
 
     def first(self) -> Optional[str]:
         """Credentials to send up front: the store's space for the target, next nc."""
-        if self._spaces is not None:
-            claim = self._spaces.claim(self.target.space_url)
-            if claim is not None:
-                answer = self._answer(claim.responder, claim.nonce_count)
-                if answer is not None:
-                    return self._record(_Sent(claim.responder, answer, claim.nonce_count, True, claim.key))
-        if self._preemptive_basic and self._credentials is not None:
-            responder = BasicResponder(_PREEMPTIVE_BASIC, self._credentials)
-            return self._record(_Sent(responder, responder.answer("", "", 0), 0, True))
-        return None
+        target = self.target
+        sent = credentials_up_front(
+            self._spaces, target.method, target.uri, target.space_url, target.body,
+            credentials=self._credentials, preemptive_basic=self._preemptive_basic,
+        )
+        return None if sent is None else self._record(sent)
 
     def resend(self) -> Optional[str]:
         """Fresh credentials (the next nc) for a resend that another party's challenge caused."""
@@ -226,17 +286,18 @@ class Dialogue:
             if claim is None:
                 self._sent = None  # forgotten meanwhile: the next challenge says what to do
                 return None
-            answer = self._answer(claim.responder, claim.nonce_count)
+            key, responder, nonce_count = claim
+            answer = self._answer(responder, nonce_count)
             if answer is None:
                 self._sent = None
                 return None
-            self._sent = replace(sent, responder=claim.responder, answer=answer, nonce_count=claim.nonce_count, key=claim.key)
+            self._sent = sent._replace(responder=responder, answer=answer, nonce_count=nonce_count, key=key)
             return answer.header
         count = self._next_count(sent.responder, sent.nonce_count)
         answer = self._answer(sent.responder, count)
         if answer is None:
             return None
-        self._sent = replace(sent, answer=answer, nonce_count=count)
+        self._sent = sent._replace(answer=answer, nonce_count=count)
         return answer.header
 
     # -- each reply -------------------------------------------------------------------
@@ -257,7 +318,7 @@ class Dialogue:
         if refused is not None and refused.legs < MAX_LEGS:
             follow_up = refused.responder.next_leg(challenges, refused.answer.session)
             if follow_up is not None:  # a multi-leg scheme's next token, not a refusal
-                self._sent = replace(refused, answer=follow_up, legs=refused.legs + 1)
+                self._sent = refused._replace(answer=follow_up, legs=refused.legs + 1)
                 return Send(follow_up.header, refused.responder.pinned)
         usable, skipped = rank_challenges(challenges, self._schemes)
         reasons = [reason for _, reason in skipped]
@@ -288,7 +349,7 @@ class Dialogue:
                 "answering the %s's challenge with %s (realm %r%s)", self.party.name, choice.describe(),
                 choice.challenge.params.get("realm", ""), ", stale nonce" if choice.digest and choice.digest.stale else "",
             )
-            return Send(self._record(_Sent(responder, answer, count, False)), responder.pinned)
+            return Send(self._record(SentCredentials(responder, answer, count, False)), responder.pinned)
         return self._give_up(
             f"no {self.party.name} challenge this client can answer ({'; '.join(reasons) or 'none offered'})"
         )
@@ -310,7 +371,7 @@ class Dialogue:
         ):
             url = self.target.space_url
             key = self._spaces.remember(origin_of(url), space_prefixes(sent.responder.choice, url), sent.responder)
-            sent = self._sent = replace(sent, key=key)
+            sent = self._sent = sent._replace(key=key)
         digest = sent.answer.digest
         if digest is None or not reply.info:
             return _DONE
@@ -335,10 +396,10 @@ class Dialogue:
             if sent.key is not None and self._spaces is not None:
                 self._spaces.renew_nonce(sent.key, sent.responder, nextnonce)
             else:  # a space kept by this dialogue alone
-                self._sent = replace(sent, responder=sent.responder.with_nonce(nextnonce), nonce_count=0)
+                self._sent = sent._replace(responder=sent.responder.with_nonce(nextnonce), nonce_count=0)
         return done
 
-    def _check(self, sent: _Sent, rspauth: str, entity_hash: Optional[str]) -> Optional[str]:
+    def _check(self, sent: SentCredentials, rspauth: str, entity_hash: Optional[str]) -> Optional[str]:
         """None when ``rspauth`` proves the server knows the password, else why not;
         an impostor's space is never used again."""
         digest = sent.answer.digest
@@ -362,7 +423,7 @@ class Dialogue:
             return self._spaces.reserve(origin_of(self.target.space_url), responder)
         return last + 1
 
-    def _answer(self, responder: Responder, nonce_count: int, strict: bool = False) -> Optional[Answer]:
+    def _answer(self, responder: Responder, nonce_count: int, strict: bool = False) -> Optional[AnyAnswer]:
         """``responder``'s credentials for the target, or None when the body cannot be hashed."""
         try:
             body = self.target.body() if responder.needs_body else ()
@@ -373,7 +434,7 @@ class Dialogue:
             log.debug("not sending credentials up front: %s", exc)
             return None
 
-    def _record(self, sent: _Sent) -> str:
+    def _record(self, sent: SentCredentials) -> str:
         self._sent = sent
         self._budget = self._budget.spend()
         return sent.answer.header

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import secrets
+import os
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Optional, Protocol, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Protocol, Tuple
 from urllib.parse import quote
 
 from ._basic import reject_control_characters, reject_unsendable_username
@@ -212,21 +212,69 @@ class DigestOffer:
         return self.challenge.params.get("domain")
 
 
-@dataclass(frozen=True)
-class DigestAnswer:
-    """The Authorization value sent, and what verifying ``rspauth`` needs."""
+class DigestAnswer(NamedTuple):
+    """The Authorization value sent, and what verifying ``rspauth`` needs.
 
-    header: str = field(repr=False)
+    A named tuple, not a frozen dataclass: one is made per request, and a tuple
+    costs a quarter as much to build. Immutable all the same. It is also what
+    a Digest responder answers with, as an ``Answer`` (`_schemes`) with the same
+    three attributes: ``header``, ``digest`` (itself) and ``session`` (None).
+    """
+
+    header: str  # carries the response: never in a repr
     offer: DigestOffer
-    ha1: str = field(repr=False)  # a password equivalent for the realm: never in a repr
+    ha1: str  # a password equivalent for the realm: never in a repr
     uri: str
     nonce_count: str
     cnonce: str
+
+    @property
+    def digest(self) -> "DigestAnswer":
+        """As an Answer: the parts ``rspauth`` is checked with are these."""
+        return self
+
+    @property
+    def session(self) -> None:
+        """As an Answer: no security context."""
+        return None
+
+    def __repr__(self) -> str:
+        return (
+            f"DigestAnswer(offer={self.offer!r}, uri={self.uri!r}, nonce_count={self.nonce_count!r},"
+            f" cnonce={self.cnonce!r})"
+        )
 
 
 def session_ha1(algorithm: DigestAlgorithm, username: str, realm: str, password: str) -> str:
     """H(username ":" realm ":" password): the part of A1 that never changes."""
     return algorithm.hash(username.encode("utf-8") + b":" + _octets(realm) + b":" + password.encode("utf-8"))
+
+
+_CNONCES_PER_DRAW = 256  # 2 KiB of OS randomness at a time
+_cnonces: List[str] = []  # drawn, not handed out yet
+
+
+def new_cnonce() -> str:
+    """A client nonce: 64 bits from the operating system's CSPRNG, as 16 hex digits.
+
+    The cnonce has to be unpredictable to the server, so that a server choosing
+    its nonce cannot precompute responses (RFC 7616 §5.9, §5.10), and drawn
+    from a strong random source (§5.12): 64 random bits from ``os.urandom``
+    (as requests' HTTPDigestAuth draws), not the 128 of ``secrets.token_hex(16)``.
+    They are drawn 256 at a time: a getrandom() call per request costs more
+    than the hash the cnonce goes into. ``list.pop`` hands each out once, to
+    one thread; a forked child forgets the parent's, never repeating them.
+    """
+    try:
+        return _cnonces.pop()
+    except IndexError:
+        drawn = os.urandom(8 * _CNONCES_PER_DRAW).hex()
+        _cnonces.extend([drawn[i : i + 16] for i in range(16, len(drawn), 16)])
+        return drawn[:16]
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_cnonces.clear)
 
 
 def digest_authorization(
@@ -249,28 +297,64 @@ def digest_authorization(
     reject_unsendable_username(username)
     reject_control_characters(password, "password")
     ha1 = base_ha1 or session_ha1(offer.algorithm, username, offer.realm, password)
-    entity_hash = offer.algorithm.hash(body) if offer.auth_int else ""
-    return DigestTemplate(offer, username).answer(ha1, method, uri, nonce_count, cnonce, entity_hash)
+    entity_hash = offer.algorithm.hash(body) if offer.auth_int else None
+    return DigestTemplate(offer, username, ha1, cnonce).answer(method, uri, nonce_count, entity_hash)
+
+
+@functools.lru_cache(maxsize=256)
+def _target_parts(hash: HashFunction, method: str, uri: str) -> Tuple[str, str]:
+    """What the method and uri alone decide: H(A2) for qop=auth and RFC 2069
+    (A2 = method ":" uri, RFC 7616 §3.4.3), and the header's quoted ``uri``.
+
+    A client sending the same requests again (a Session polling one URL)
+    computes them once per algorithm; bounded at 256 (method, uri) pairs,
+    which the caller chose, never the server.
+    """
+    return hash(_octets(f"{method}:{uri}")), quote_string(uri)
 
 
 class DigestTemplate:
-    """The parts of a Digest Authorization that never change for one offer and user.
+    """One offer, user and H(A1), ready to answer request after request (RFC 7616 §3.4).
 
-    A protection space builds one per nonce and answers each request with
-    `answer`: two hashes and one f-string, instead of quoting realm, nonce and
-    opaque again and checking the credentials again on every request.
+    Of response = KD(H(A1), nonce ":" nc ":" cnonce ":" qop ":" H(A2))
+    (§3.4.1), only nc, cnonce and H(A2) change per request:
+
+    - H(A1) is computed here once: for ``-sess`` too (§3.4.2), with one cnonce
+      for the nonce, so A1 is the same whether the server caches it or
+      recomputes it.
+    - KD's input starts with H(A1) ":" nonce ":", the same every time: it is
+      hashed here once, and each request continues from a copy of that state
+      (the same digest; half the blocks of SHA-256).
+    - H(A2) for qop=auth repeats with the method and uri (`_target_parts`).
+    - Realm, nonce, opaque and the user name are quoted here once.
+
+    What is left per request is part of one hash (a second for auth-int), a
+    cnonce and one f-string.
     """
 
-    __slots__ = ("offer", "_hash", "_session", "_auth_int", "_qop", "_nonce", "_head", "_middle", "_tail")
+    __slots__ = (
+        "offer", "ha1", "_hash", "_cnonce", "_qop", "_auth_int", "_kd_head", "_kd_state",
+        "_head", "_middle", "_tail", "_end",
+    )
 
-    def __init__(self, offer: DigestOffer, username: str) -> None:
+    def __init__(self, offer: DigestOffer, username: str, base_ha1: str, cnonce: Optional[str] = None) -> None:
+        """``base_ha1`` is `session_ha1`'s value; ``cnonce`` fixes the client nonce
+        (tests, RFC examples), else ``-sess`` draws one here and the others one per request."""
         algorithm = offer.algorithm
         self.offer = offer
         self._hash = algorithm.hash
-        self._session = algorithm.session
         self._qop = offer.qop
         self._auth_int = offer.auth_int
-        self._nonce = offer.nonce
+        if algorithm.session:
+            if cnonce is None:
+                cnonce = new_cnonce()
+            base_ha1 = self._hash(_octets(f"{base_ha1}:{offer.nonce}:{cnonce}"))  # A1 -sess, §3.4.2
+        self.ha1 = base_ha1  # a password equivalent: never in a repr
+        self._cnonce = cnonce
+        self._kd_head = f"{base_ha1}:{offer.nonce}:"  # KD(H(A1), nonce ":" ...), §3.4.1
+        state = algorithm.new()
+        state.update(_octets(self._kd_head))
+        self._kd_state = state if hasattr(state, "copy") else None  # hashlib's can; the pure SHA-512/256 not
         fields = [
             _username_field(offer, username, algorithm),
             f"realm={quote_string(offer.realm)}",
@@ -280,36 +364,43 @@ class DigestTemplate:
         token = offer.algorithm_token  # unquoted: RFC 7616 ABNF
         self._middle = (f", algorithm={token}" if token is not None else "") + ', response="'
         opaque = offer.opaque
-        self._tail = '"' + (f", opaque={quote_string(opaque)}" if opaque is not None else "")
+        tail = '"' + (f", opaque={quote_string(opaque)}" if opaque is not None else "")
+        if self._qop is not None:
+            tail += f", qop={self._qop}, nc="  # nc and cnonce follow per request
+        self._tail = tail
+        self._end = ", userhash=true" if offer.userhash else ""
 
-    def answer(
-        self, ha1: str, method: str, uri: str, nonce_count: int, cnonce: Optional[str] = None, entity_hash: str = ""
-    ) -> DigestAnswer:
-        """The credentials for one request; ``ha1`` is `session_ha1`'s value."""
-        h = self._hash
-        nonce = self._nonce
-        if cnonce is None:
-            cnonce = secrets.token_hex(16)
-        nc = f"{nonce_count:08x}"
-        if self._session:
-            ha1 = h(_octets(f"{ha1}:{nonce}:{cnonce}"))
-        a2 = f"{method}:{uri}"
+    def __repr__(self) -> str:
+        return f"<DigestTemplate {self.offer.algorithm.name}>"
+
+    def answer(self, method: str, uri: str, nonce_count: int, entity_hash: Optional[str] = None) -> DigestAnswer:
+        """The credentials for one request; ``entity_hash`` is H(entity-body), for qop=auth-int only."""
         if self._auth_int:
-            a2 += ":" + entity_hash
-        ha2 = h(_octets(a2))
-        qop = self._qop
-        if qop is None:
-            response = h(_octets(f"{ha1}:{nonce}:{ha2}"))
-            header = f"{self._head}{quote_string(uri)}{self._middle}{response}{self._tail}"
+            ha2 = self._hash(_octets(f"{method}:{uri}:{entity_hash}"))  # A2 for auth-int, §3.4.3
+            quoted_uri = quote_string(uri)
         else:
-            response = h(_octets(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}"))
-            header = (
-                f"{self._head}{quote_string(uri)}{self._middle}{response}{self._tail}"
-                f', qop={qop}, nc={nc}, cnonce="{cnonce}"'
-            )
-        if self.offer.userhash:
-            header += ", userhash=true"
-        return DigestAnswer(header, self.offer, ha1, uri, nc, cnonce)
+            ha2, quoted_uri = _target_parts(self._hash, method, uri)
+        nc = "%08x" % nonce_count
+        cnonce = self._cnonce
+        qop = self._qop
+        if qop is None:  # RFC 2069: KD(H(A1), nonce ":" H(A2)); no nc, no cnonce
+            rest = ha2
+        else:
+            if cnonce is None:
+                cnonce = new_cnonce()
+            rest = f"{nc}:{cnonce}:{qop}:{ha2}"
+        state = self._kd_state
+        if state is not None and rest.isascii():  # then its octets follow the head's as one string's would
+            state = state.copy()
+            state.update(rest.encode("ascii"))
+            response = state.hexdigest()
+        else:
+            response = self._hash(_octets(self._kd_head + rest))
+        if qop is None:
+            header = f"{self._head}{quoted_uri}{self._middle}{response}{self._tail}{self._end}"
+        else:
+            header = f'{self._head}{quoted_uri}{self._middle}{response}{self._tail}{nc}, cnonce="{cnonce}"{self._end}'
+        return DigestAnswer(header, self.offer, self.ha1, uri, nc, cnonce or "")
 
 
 def _username_field(offer: DigestOffer, username: str, algorithm: DigestAlgorithm) -> str:

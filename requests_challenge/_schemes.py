@@ -1,18 +1,18 @@
 """Credentials, and how they answer one chosen challenge: the pure part of every scheme.
 
 A `Responder` is built once per (challenge, user) and then answers request
-after request: Basic's header is fixed; Digest keeps H(user:realm:password),
-its header template and, for ``-sess``, one cnonce per nonce, so A1 is the same
-whether the server caches it (RFC 7616 §3.4.2) or recomputes it. Responders
-are immutable, so the protection-space store can hand one to many threads;
-only the nonce count, which the store reserves under its lock, changes.
+after request: Basic's header is fixed; Digest keeps H(user:realm:password)
+and a `DigestTemplate` per nonce (H(A1), for ``-sess`` with one cnonce per
+nonce, so A1 is the same whether the server caches it (RFC 7616 §3.4.2) or
+recomputes it; the quoted header parts). Responders are immutable, so the
+protection-space store can hand one to many threads; only the nonce count,
+which the store reserves under its lock, changes.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Optional, Protocol, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, NamedTuple, Optional, Protocol, Sequence, Union
 
 from ._basic import basic_authorization, reject_control_characters, reject_unsendable_username
 from ._digest import DigestAnswer, DigestTemplate, session_ha1
@@ -20,7 +20,7 @@ from ._grammar import Challenge
 from ._ranking import Choice
 
 
-__all__ = ["Credentials", "Answer", "BasicResponder", "DigestResponder", "Responder"]
+__all__ = ["Credentials", "Answer", "AnyAnswer", "BasicResponder", "DigestResponder", "Responder"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -51,20 +51,28 @@ class Credentials:
             raise ValueError(f"{what}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """One credentials header value, and what judging the reply needs: for Digest the
-    parts ``rspauth`` is checked with, for Negotiate/NTLM the security context."""
+    parts ``rspauth`` is checked with, for Negotiate/NTLM the security context.
 
-    header: str = field(repr=False)  # Basic's carries the password, Negotiate's a token
+    Digest's responder answers with its `DigestAnswer` itself, which has these three
+    attributes too: one object per request, not two (`AnyAnswer`)."""
+
+    header: str  # Basic's carries the password, Negotiate's a token: never in a repr
     digest: Optional[DigestAnswer] = None
-    session: Any = field(default=None, repr=False)
+    session: Any = None  # never in a repr
+
+    def __repr__(self) -> str:
+        return f"Answer(digest={self.digest!r})"
+
+
+AnyAnswer = Union[Answer, DigestAnswer]  # what a responder answers with: header, digest, session
 
 
 class BasicResponder:
     """RFC 7617: the same header for every request in the space."""
 
-    __slots__ = ("choice", "_header")
+    __slots__ = ("choice", "_answer")
     needs_body = False
     nonce = None  # nothing to count
     pinned = False  # one leg: any connection will do
@@ -72,13 +80,14 @@ class BasicResponder:
     def __init__(self, choice: Choice, credentials: Credentials) -> None:
         self.choice = choice
         # ValueError for a user name with ':' (RFC 7617 §2): the ranking falls back.
-        self._header = basic_authorization(
+        header = basic_authorization(
             credentials.username, credentials.password, credentials.basic_encoding,
             charset=choice.challenge.params.get("charset"),
         )
+        self._answer = Answer(header)
 
     def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer:
-        return Answer(self._header)
+        return self._answer
 
     def with_nonce(self, nonce: str) -> "BasicResponder":
         return self
@@ -94,46 +103,42 @@ class BasicResponder:
 
 
 class DigestResponder:
-    """RFC 7616 §3.4 for one nonce: two hashes and one f-string per request."""
+    """RFC 7616 §3.4 for one nonce: per request one hash (H(A2) for qop=auth is
+    cached), a cnonce and one f-string; see `DigestTemplate`."""
 
-    __slots__ = ("choice", "_username", "_base_ha1", "_template", "_cnonce")
+    __slots__ = ("choice", "needs_body", "nonce", "_username", "_base_ha1", "_template")
     pinned = False
 
     def __init__(self, choice: Choice, credentials: Credentials, base_ha1: Optional[str] = None) -> None:
         offer = choice.digest
         assert offer is not None
-        self.choice = choice
         self._username = credentials.username
         self._base_ha1 = base_ha1 or session_ha1(offer.algorithm, credentials.username, offer.realm, credentials.password)
-        self._template = DigestTemplate(offer, credentials.username)
-        self._cnonce = secrets.token_hex(16) if offer.algorithm.session else None
+        self._for_offer(choice)
 
-    @property
-    def needs_body(self) -> bool:
-        return self._template.offer.auth_int
+    def _for_offer(self, choice: Choice) -> None:
+        offer = choice.digest
+        assert offer is not None
+        self.choice = choice
+        self.needs_body = offer.auth_int  # plain attributes, not properties: read per request
+        self.nonce = offer.nonce
+        self._template = DigestTemplate(offer, self._username, self._base_ha1)
 
-    @property
-    def nonce(self) -> str:
-        return self._template.offer.nonce
-
-    def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer:
+    def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> DigestAnswer:
         """``body``: the entity body's chunks, read only for qop=auth-int."""
-        offer = self._template.offer
-        entity_hash = offer.algorithm.hash_chunks(body) if offer.auth_int else ""
-        digest = self._template.answer(self._base_ha1, method, uri, nonce_count, self._cnonce, entity_hash)
-        return Answer(digest.header, digest)
+        template = self._template
+        entity_hash = template.offer.algorithm.hash_chunks(body) if self.needs_body else None
+        return template.answer(method, uri, nonce_count, entity_hash)
 
     def with_nonce(self, nonce: str) -> "DigestResponder":
-        """The responder for ``nextnonce`` (RFC 7616 §3.5): same user and realm, new nonce."""
+        """The responder for ``nextnonce`` (RFC 7616 §3.5): same user and realm, new nonce
+        (and for ``-sess`` a new cnonce, so a new H(A1))."""
         offer = self.choice.digest
         assert offer is not None
-        choice = replace(self.choice, digest=replace(offer, nonce=nonce, stale=False))
         renewed = DigestResponder.__new__(DigestResponder)
-        renewed.choice = choice
         renewed._username = self._username
         renewed._base_ha1 = self._base_ha1
-        renewed._template = DigestTemplate(choice.digest, self._username)  # type: ignore[arg-type]
-        renewed._cnonce = secrets.token_hex(16) if offer.algorithm.session else None
+        renewed._for_offer(replace(self.choice, digest=replace(offer, nonce=nonce, stale=False)))
         return renewed
 
     def next_leg(self, challenges: Sequence[Challenge], session: Any = None) -> Optional[Answer]:
@@ -167,7 +172,7 @@ class Responder(Protocol):
     @property
     def pinned(self) -> bool: ...
 
-    def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> Answer: ...
+    def answer(self, method: str, uri: str, nonce_count: int, body: Iterable[bytes] = ()) -> AnyAnswer: ...
 
     def with_nonce(self, nonce: str) -> "Responder": ...
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ._ranking import Choice
@@ -53,6 +53,7 @@ def _path_of(url_or_path: str) -> str:
 
 
 def _covers(prefix: str, path: str) -> bool:
+    """Whole path segments only: ``/foo`` covers ``/foo`` and ``/foo/x``, never ``/foobar``."""
     if prefix.endswith("/"):
         return path.startswith(prefix)
     return path == prefix or path.startswith(prefix + "/")
@@ -92,12 +93,9 @@ def _covers_length(prefixes: Tuple[str, ...], path: str) -> int:
     return best
 
 
-class Claim(NamedTuple):
-    """A remembered space's responder and a nonce count reserved for one request."""
-
-    key: SpaceKey
-    responder: Responder
-    nonce_count: int
+# A remembered space's key and responder, and a nonce count reserved for one request.
+# A plain tuple, which the caller unpacks: one is made per request sent up front.
+Claim = Tuple[SpaceKey, Responder, int]
 
 
 class _Entry:
@@ -114,15 +112,22 @@ class ProtectionSpaces:
     Nonce counts are kept per (origin, nonce), not per space: a server may hand
     the same nonce to every challenge for a while (Apache: within a second), so
     concurrent first answers share it, and each must take the next count.
+
+    Which space covers a URL is found once, then remembered per URL until the
+    spaces change (``_found``, at most ``max_urls``): a Session asks about the
+    same few URLs over and over, and this is asked before every request.
     """
 
-    def __init__(self, limit: int = 64, max_prefixes: int = 16, max_nonces: int = 1024) -> None:
+    def __init__(self, limit: int = 64, max_prefixes: int = 16, max_nonces: int = 1024, max_urls: int = 256) -> None:
         self._lock = threading.Lock()
         self._entries: "OrderedDict[SpaceKey, _Entry]" = OrderedDict()
-        self._counts: "OrderedDict[Tuple[Origin, str], int]" = OrderedDict()  # the last nc handed out
+        # The last nc handed out per (origin, nonce), least recently used first.
+        self._counts: Dict[Tuple[Origin, str], int] = {}
+        self._found: Dict[str, Optional[SpaceKey]] = {}  # URL -> the space covering it; emptied on change
         self._limit = limit
         self._max_prefixes = max_prefixes
         self._max_nonces = max_nonces
+        self._max_urls = max_urls
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -132,33 +137,46 @@ class ProtectionSpaces:
         if nonce is None:
             return 1  # Basic: no count
         key = (origin, nonce)
-        count = self._counts.pop(key, 0) + 1
-        self._counts[key] = count  # most recently used last
-        if len(self._counts) > self._max_nonces:
-            self._counts.popitem(last=False)
+        counts = self._counts
+        count = counts.pop(key, 0) + 1
+        counts[key] = count  # most recently used last
+        if len(counts) > self._max_nonces:
+            del counts[next(iter(counts))]
         return count
 
     def claim(self, url: str) -> Optional[Claim]:
-        """The space covering ``url`` (longest prefix, most recent on a tie) and a fresh nonce count.
+        """``(key, responder, nonce_count)``: the space covering ``url`` (longest prefix,
+        most recent on a tie) and a fresh nonce count for its nonce; None when none covers it.
 
         Counts are reserved under the lock, so threads sharing a nonce never
         send the same nc twice and each sees them increase.
         """
+        with self._lock:
+            try:
+                key = self._found[url]
+            except KeyError:
+                key = self._covering(url)
+                if len(self._found) >= self._max_urls:
+                    self._found.clear()
+                self._found[url] = key
+            if key is None:
+                return None
+            responder = self._entries[key].responder
+            return key, responder, self._next_count(key[0], responder.nonce)
+
+    def _covering(self, url: str) -> Optional[SpaceKey]:
+        """The key of the space covering ``url``; call with the lock held."""
         origin = origin_of(url)
         path = _path_of(url)
-        with self._lock:
-            best_key: Optional[SpaceKey] = None
-            best: Optional[_Entry] = None
-            best_length = -1
-            for key, entry in reversed(self._entries.items()):
-                if key[0] != origin:
-                    continue
-                length = _covers_length(entry.prefixes, path)
-                if length > best_length:
-                    best_key, best, best_length = key, entry, length
-            if best is None or best_key is None:
-                return None
-            return Claim(best_key, best.responder, self._next_count(origin, best.responder.nonce))
+        best_key: Optional[SpaceKey] = None
+        best_length = -1
+        for key, entry in reversed(self._entries.items()):
+            if key[0] != origin:
+                continue
+            length = _covers_length(entry.prefixes, path)
+            if length > best_length:
+                best_key, best_length = key, length
+        return best_key
 
     def reserve(self, origin: Origin, responder: Responder) -> int:
         """A nonce count for answering a fresh challenge: another request may be using its nonce."""
@@ -178,6 +196,7 @@ class ProtectionSpaces:
             self._entries[key] = _Entry(prefixes, responder)
             while len(self._entries) > self._limit:
                 self._entries.popitem(last=False)
+            self._found.clear()
         return key
 
     def forget(self, key: SpaceKey, responder: Responder) -> None:
@@ -186,6 +205,7 @@ class ProtectionSpaces:
             entry = self._entries.get(key)
             if entry is not None and entry.responder is responder:
                 del self._entries[key]
+                self._found.clear()
 
     def renew_nonce(self, key: SpaceKey, responder: Responder, nonce: str) -> None:
         """``nextnonce`` (RFC 7616 §3.5): the next request uses it, its counts from 1."""
@@ -201,6 +221,7 @@ class ProtectionSpaces:
         with self._lock:
             self._entries.clear()
             self._counts.clear()
+            self._found.clear()
 
     def snapshot(self) -> Dict[SpaceKey, Tuple[str, ...]]:
         """What is remembered (keys and prefixes, no secrets), for debugging and tests."""

@@ -324,6 +324,73 @@ def test_correct_rspauth_is_accepted(mock):
     assert requests.get("http://example.com/", auth=ChallengeAuth("a", "b"), timeout=5).status_code == 200
 
 
+def test_rspauth_is_checked_on_requests_sent_up_front_too(mock):
+    """The hook's fast path still reads Authentication-Info when Digest went up front."""
+    replies = iter(["right", "right", "wrong"])
+
+    def handler(request):
+        auth = request.headers.get("Authorization")
+        if auth is None:
+            return 401, [("WWW-Authenticate", DIGEST_MD5)], ""
+        rspauth, params = _rspauth(auth)
+        if next(replies) == "wrong":
+            rspauth = "0" * 32
+        info = f'rspauth="{rspauth}", cnonce="{params["cnonce"]}", nc={params["nc"]}, qop=auth'
+        return 200, [("Authentication-Info", info)], "ok"
+
+    mock.add_callback(responses.GET, "http://example.com/", callback=handler)
+    with requests.Session() as session:
+        session.auth = ChallengeAuth("a", "b")
+        assert session.get("http://example.com/", timeout=5).status_code == 200  # answered
+        r = session.get("http://example.com/", timeout=5)  # up front, rspauth right
+        assert r.status_code == 200 and not r.history
+        with pytest.raises(MutualAuthenticationError):
+            session.get("http://example.com/", timeout=5)  # up front, rspauth wrong
+
+
+def test_nextnonce_on_a_request_sent_up_front_is_followed(mock):
+    nonces = iter(["n2", "n3", "n4"])
+
+    def handler(request):
+        auth = request.headers.get("Authorization")
+        if auth is None:
+            return 401, [("WWW-Authenticate", DIGEST_MD5)], ""
+        return 200, [("Authentication-Info", f'nextnonce="{next(nonces)}"')], "ok"
+
+    mock.add_callback(responses.GET, "http://example.com/", callback=handler)
+    with requests.Session() as session:
+        session.auth = ChallengeAuth("a", "b")
+        sent = [session.get("http://example.com/", timeout=5).request.headers["Authorization"] for _ in range(3)]
+    assert [(credentials_of(a)["nonce"], credentials_of(a)["nc"]) for a in sent] == [
+        ("n1", "00000001"), ("n2", "00000001"), ("n3", "00000001")
+    ]
+
+
+def test_a_plain_200_to_credentials_sent_up_front_makes_no_dialogue(mock, monkeypatch):
+    """Dialogues (and their targets and budgets) are made when a reply calls for one:
+    a 200 with nothing for the credentials sent is returned as it is."""
+    import requests_challenge._auth as glue
+
+    made = []
+
+    class CountedDialogue(glue.Dialogue):
+        def __init__(self, *args, **kwargs):
+            made.append(args[0].name)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(glue, "Dialogue", CountedDialogue)
+    server = serve(mock, ScriptedServer())
+    with requests.Session() as session:
+        session.auth = ChallengeAuth("alice", "secret", proxy_auth=("p", "q"))
+        session.get("http://example.com/", timeout=5)
+        assert made == ["origin"]  # the hop that met the 401 (no proxy chosen: none for it)
+        made.clear()
+        for _ in range(3):
+            assert session.get("http://example.com/", timeout=5).status_code == 200
+    assert made == []
+    assert [credentials_of(auth)["nc"] for _, _, auth, _ in server.seen[2:]] == ["00000002", "00000003", "00000004"]
+
+
 # -- proxies -------------------------------------------------------------------------
 
 
@@ -461,6 +528,20 @@ def test_request_prepared_in_one_thread_sent_in_another(mock):
     worker.start()
     worker.join(10)
     assert result["r"].status_code == 200
+
+
+def test_a_deep_copy_of_a_prepared_request_keeps_one_chain_and_one_store(mock):
+    """The hook is shared by copies, as a function hook would be: no second auth object."""
+    server = serve(mock, ScriptedServer())
+    auth = ChallengeAuth("alice", "secret")
+    with requests.Session() as session:
+        session.auth = auth
+        session.get("http://example.com/", timeout=5)
+        prepared = session.prepare_request(requests.Request("GET", "http://example.com/"))
+        clone = copy.deepcopy(prepared)
+        assert clone.hooks["response"] == prepared.hooks["response"]
+        assert session.send(clone, timeout=5).status_code == 200
+    assert [credentials_of(a)["nc"] for _, _, a, _ in server.seen[1:]] == ["00000001", "00000002"]
 
 
 def test_pickle_and_deepcopy_start_with_no_remembered_nonce(mock):

@@ -20,6 +20,7 @@ from requests_challenge._dialogue import (
     Reply,
     RequestTarget,
     Send,
+    credentials_up_front,
 )
 from requests_challenge._errors import UnsendableBody
 from requests_challenge._grammar import Challenge
@@ -181,6 +182,35 @@ def test_a_smaller_budget_is_one_value(party: Party) -> None:
     dialogue = dialogue_for(party, spaces, budget=Budget(credentialed=1))
     assert dialogue.first() is not None and dialogue.budget.exhausted
     assert isinstance(dialogue.on_reply(challenge(party, STALE)), GiveUp)
+
+
+@PARTIES
+def test_credentials_up_front_are_first_without_a_dialogue(party: Party) -> None:
+    """What ``first()`` sends, computed without a Dialogue; a dialogue made afterwards with
+    ``sent=`` judges the reply as if it had sent them (budget spent, refusal forgotten)."""
+    spaces = ProtectionSpaces()
+    answered_once(party, spaces)
+    target = target_for(party)
+    sent = credentials_up_front(spaces, target.method, target.uri, target.space_url, target.body)
+    assert sent is not None and sent.up_front and sent.nonce_count == 2
+    assert fields(sent.answer.header)["nc"] == "00000002"
+    assert sent.read_on_success(party) == party.info_header  # Digest: rspauth, nextnonce
+    dialogue = Dialogue(party, CREDENTIALS, target, spaces, sent=sent)
+    assert dialogue.budget == Budget(credentialed=1)
+    action = dialogue.on_reply(challenge(party, ROTATED))
+    assert isinstance(action, Send) and fields(action.header)["nonce"] == "n3"
+    assert len(spaces) == 0  # refused up front: forgotten, as after first()
+    assert credentials_up_front(spaces, target.method, target.uri, target.space_url) is None
+
+
+def test_preemptive_basic_up_front_reads_nothing_on_success() -> None:
+    target = target_for(ORIGIN)
+    sent = credentials_up_front(
+        None, "GET", target.uri, target.space_url, credentials=CREDENTIALS, preemptive_basic=True
+    )
+    assert sent is not None and sent.answer.header.startswith("Basic ")
+    assert sent.read_on_success(ORIGIN) is None
+    assert credentials_up_front(None, "GET", target.uri, target.space_url, credentials=CREDENTIALS) is None
 
 
 def test_without_a_store_nothing_is_sent_up_front_or_kept() -> None:

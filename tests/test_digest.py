@@ -4,6 +4,7 @@ Expected values are the RFCs' published ones, or derived here with hashlib from
 the RFC formulas (`reference_response`), never by calling the code under test.
 """
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -14,15 +15,17 @@ import pytest
 
 import requests_challenge
 from requests_challenge._digest import (
+    DigestAlgorithm,
     DigestOffer,
     UnsupportedChallenge,
     digest_authorization,
     expected_rspauth,
     find_algorithm,
+    new_cnonce,
     session_ha1,
 )
 from requests_challenge._grammar import parse_challenges
-from requests_challenge._sha512_256 import sha512_256_hexdigest
+from requests_challenge._sha512_256 import SHA512_256, sha512_256_hexdigest
 
 HASHLIB_NAMES = {"MD5": "md5", "SHA": "sha1", "SHA-256": "sha256", "SHA-512": "sha512", "SHA-512-256": "sha512_256"}
 
@@ -328,6 +331,67 @@ def test_cnonce_is_random_hex_when_not_given():
         assert sent(answer)["cnonce"] == answer.cnonce
         assert sent(answer)["response"] == reference_response("MD5", "u", "r", "p", "n", "GET", "/",
                                                               qop="auth", cnonce=answer.cnonce)
+
+
+def test_cnonces_are_64_random_bits_each_handed_out_once():
+    """Drawn from os.urandom a batch at a time: past a batch's end they stay fresh."""
+    drawn = [new_cnonce() for _ in range(3 * 256 + 7)]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", c) for c in drawn)
+    assert len(set(drawn)) == len(drawn)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_repeats_its_parents_cnonces():
+    new_cnonce()  # a batch drawn, most of it not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, "".join(new_cnonce() for _ in range(8)).encode("ascii"))
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    parents = [new_cnonce() for _ in range(8)]
+    assert len(child) == 8 * 16 and not {child[i : i + 16] for i in range(0, len(child), 16)} & set(parents)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_h_a2_is_cached_per_method_and_uri(method):
+    the_offer = offer('Digest realm="r", nonce="n", qop="auth", algorithm=SHA-256')
+    for count in (1, 2):
+        for uri in ("/a", "/b?x=1"):
+            answer = digest_authorization(the_offer, "u", "p", method, uri, nonce_count=count, cnonce="c")
+            assert sent(answer)["response"] == reference_response(
+                "SHA-256", "u", "r", "p", "n", method, uri, qop="auth", nc=f"{count:08x}", cnonce="c"
+            )
+
+
+def test_a_cnonce_beyond_ascii_is_hashed_as_the_octets_of_one_string():
+    """KD continues from a copy of the hash state after H(A1) ":" nonce ":" only where
+    that gives the octets one string would: not for a caller's latin-1 cnonce."""
+    the_offer = offer('Digest realm="r", nonce="n", qop="auth", algorithm=SHA-256')
+    answer = digest_authorization(the_offer, "u", "p", "GET", "/", cnonce="caf\u00e9")
+    ha1, ha2 = H("SHA-256", "u:r:p"), H("SHA-256", "GET:/")
+    expected = hashlib.sha256(f"{ha1}:n:00000001:caf\u00e9:auth:{ha2}".encode("latin-1")).hexdigest()
+    assert sent(answer)["response"] == expected
+
+
+@pytest.mark.parametrize("qop", [None, "auth", "auth-int"])
+def test_the_pure_sha512_256_answers_as_hashlibs(qop):
+    """The pure-Python SHA-512/256 (for an OpenSSL without it) has no ``copy``: KD is
+    hashed whole there, to the same value."""
+    header = 'Digest realm="r", nonce="n", algorithm=SHA-512-256' + (f", qop={qop}" if qop else "")
+    hashlib_offer = offer(header)
+    pure = DigestAlgorithm("SHA-512-256", False, 50, sha512_256_hexdigest, SHA512_256)
+    pure_offer = dataclasses.replace(hashlib_offer, algorithm=pure)
+    answers = [
+        digest_authorization(o, "u", "p", "PUT", "/x", nonce_count=3, cnonce="c", body=b"body")
+        for o in (hashlib_offer, pure_offer)
+    ]
+    assert sent(answers[0])["response"] == sent(answers[1])["response"] == reference_response(
+        "SHA-512-256", "u", "r", "p", "n", "PUT", "/x", qop=qop, nc="00000003", cnonce="c", body=b"body"
+    )
 
 
 def test_quoted_values_are_escaped_and_round_trip():

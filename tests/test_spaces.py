@@ -32,6 +32,17 @@ def remember(spaces, url, header=DIGEST, prefixes=None):
     return key, responder
 
 
+def responder_at(spaces, url):
+    """The responder of the space ``url`` is claimed in (a claim is (key, responder, nonce_count))."""
+    _, responder, _ = spaces.claim(url)
+    return responder
+
+
+def nonce_count(spaces, url):
+    _, _, count = spaces.claim(url)
+    return count
+
+
 # --- origins ---------------------------------------------------------------------
 
 
@@ -143,9 +154,9 @@ def test_claim_returns_the_key_the_responder_and_increasing_counts():
     spaces = ProtectionSpaces()
     key, responder = remember(spaces, "http://h/")
     claimed = [spaces.claim("http://h/a") for _ in range(3)]
-    assert [c.key for c in claimed] == [key] * 3
-    assert all(c.responder is responder for c in claimed)
-    assert [c.nonce_count for c in claimed] == [1, 2, 3]
+    assert [c[0] for c in claimed] == [key] * 3
+    assert all(c[1] is responder for c in claimed)
+    assert [c[2] for c in claimed] == [1, 2, 3]
 
 
 def test_one_counter_per_nonce_for_fresh_answers_and_claims():
@@ -156,7 +167,7 @@ def test_one_counter_per_nonce_for_fresh_answers_and_claims():
     responders = [responder_for(choice(DIGEST), CREDENTIALS) for _ in range(3)]
     assert [spaces.reserve(origin, r) for r in responders] == [1, 2, 3]
     remember(spaces, "http://h/")
-    assert spaces.claim("http://h/").nonce_count == 4
+    assert nonce_count(spaces, "http://h/") == 4
     other = responder_for(choice('Digest realm="r", nonce="other", qop="auth"'), CREDENTIALS)
     assert spaces.reserve(origin, other) == 1
     assert spaces.reserve(origin_of("http://elsewhere/"), responders[0]) == 1  # per origin
@@ -194,7 +205,7 @@ def test_claims_are_unique_and_increasing_across_threads():
     def work(index):
         barrier.wait()
         for _ in range(per_thread):
-            seen[index].append(spaces.claim("http://h/resource").nonce_count)
+            seen[index].append(nonce_count(spaces, "http://h/resource"))
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     interval = sys.getswitchinterval()
@@ -216,15 +227,15 @@ def test_claims_are_unique_and_increasing_across_threads():
 def test_renew_nonce_resets_the_count():
     spaces = ProtectionSpaces()
     key, responder = remember(spaces, "http://h/")
-    assert [spaces.claim("http://h/").nonce_count for _ in range(2)] == [1, 2]
+    assert [nonce_count(spaces, "http://h/") for _ in range(2)] == [1, 2]
     spaces.renew_nonce(key, responder, "n2")
-    claim = spaces.claim("http://h/")
-    assert claim.nonce_count == 1
-    offer = claim.responder.choice.digest
+    _, renewed, count = spaces.claim("http://h/")
+    assert count == 1
+    offer = renewed.choice.digest
     assert offer.nonce == "n2" and offer.realm == "r" and offer.qop == "auth"
-    assert 'nonce="n2"' in claim.responder.answer("GET", "/", 1).header
+    assert 'nonce="n2"' in renewed.answer("GET", "/", 1).header
     assert responder.choice.digest.nonce == "n1"  # responders never change: a new one is stored
-    assert spaces.claim("http://h/").nonce_count == 2
+    assert nonce_count(spaces, "http://h/") == 2
 
 
 def test_renew_from_a_replaced_responder_changes_nothing():
@@ -232,7 +243,7 @@ def test_renew_from_a_replaced_responder_changes_nothing():
     key, old = remember(spaces, "http://h/")
     _, new = remember(spaces, "http://h/", 'Digest realm="r", nonce="fresh", qop="auth"')
     spaces.renew_nonce(key, old, "n2")  # old news: another request already replaced it
-    assert spaces.claim("http://h/").responder is new
+    assert responder_at(spaces, "http://h/") is new
 
 
 def test_renew_with_the_same_nonce_keeps_counting():
@@ -240,7 +251,7 @@ def test_renew_with_the_same_nonce_keeps_counting():
     key, responder = remember(spaces, "http://h/")
     spaces.claim("http://h/")
     spaces.renew_nonce(key, responder, "n1")
-    assert spaces.claim("http://h/").nonce_count == 2
+    assert nonce_count(spaces, "http://h/") == 2
 
 
 def test_renew_on_a_basic_space_changes_nothing():
@@ -248,8 +259,7 @@ def test_renew_on_a_basic_space_changes_nothing():
     key, responder = remember(spaces, "http://h/", BASIC)
     spaces.claim("http://h/")
     spaces.renew_nonce(key, responder, "n2")
-    claim = spaces.claim("http://h/")
-    assert claim.responder is responder  # Basic has no nonce, no count
+    assert responder_at(spaces, "http://h/") is responder  # Basic has no nonce, no count
 
 
 # --- which space -----------------------------------------------------------------------
@@ -267,18 +277,18 @@ def test_longest_prefix_wins():
     spaces = ProtectionSpaces()
     _, api = remember(spaces, "http://h/", 'Digest realm="api", nonce="n"', prefixes=("/api/",))
     _, root = remember(spaces, "http://h/", DIGEST, prefixes=("/",))
-    assert spaces.claim("http://h/api/x").responder is api
-    assert spaces.claim("http://h/apix").responder is root
-    assert spaces.claim("http://h/").responder is root
+    assert responder_at(spaces, "http://h/api/x") is api
+    assert responder_at(spaces, "http://h/apix") is root
+    assert responder_at(spaces, "http://h/") is root
 
 
 def test_most_recent_wins_ties():
     spaces = ProtectionSpaces()
     remember(spaces, "http://h/", 'Digest realm="one", nonce="n"')
     _, two = remember(spaces, "http://h/", 'Digest realm="two", nonce="n"')
-    assert spaces.claim("http://h/x").responder is two
+    assert responder_at(spaces, "http://h/x") is two
     _, one = remember(spaces, "http://h/", 'Digest realm="one", nonce="n"')  # now the most recent
-    assert spaces.claim("http://h/x").responder is one
+    assert responder_at(spaces, "http://h/x") is one
 
 
 def test_same_origin_scheme_and_realm_replace():
@@ -286,7 +296,7 @@ def test_same_origin_scheme_and_realm_replace():
     remember(spaces, "http://h/")
     _, new = remember(spaces, "http://h/", 'Digest realm="r", nonce="fresh"')
     assert len(spaces) == 1
-    assert spaces.claim("http://h/").responder is new
+    assert responder_at(spaces, "http://h/") is new
     remember(spaces, "http://h/", BASIC)  # same realm, other scheme: kept apart
     assert len(spaces) == 2
 
@@ -298,11 +308,11 @@ def test_limit_evicts_the_oldest():
     _, third = remember(spaces, "http://three/")
     assert len(spaces) == 2
     assert spaces.claim("http://one/") is None
-    assert spaces.claim("http://three/").responder is third
+    assert responder_at(spaces, "http://three/") is third
     _, second = remember(spaces, "http://two/")  # refreshed: now third is the oldest
     remember(spaces, "http://four/")
     assert spaces.claim("http://three/") is None
-    assert spaces.claim("http://two/").responder is second
+    assert responder_at(spaces, "http://two/") is second
     assert set(spaces.snapshot()) == {(("http", "two", 80), "digest", "r"), (("http", "four", 80), "digest", "r")}
 
 
@@ -311,12 +321,34 @@ def test_forget_only_the_responder_that_was_refused_and_clear():
     key, old = remember(spaces, "http://h/")
     _, new = remember(spaces, "http://h/", 'Digest realm="r", nonce="other"')
     spaces.forget(key, old)  # replaced meanwhile: the newer one stays
-    assert spaces.claim("http://h/").responder is new
+    assert responder_at(spaces, "http://h/") is new
     spaces.forget(key, new)
     assert spaces.claim("http://h/") is None and len(spaces) == 0
     remember(spaces, "http://h/")
     spaces.clear()
     assert spaces.claim("http://h/") is None and len(spaces) == 0
+
+
+def test_the_space_found_for_a_url_follows_every_change():
+    """claim() remembers which space covers a URL; remember, forget and clear change that."""
+    spaces = ProtectionSpaces()
+    assert spaces.claim("http://h/api/x") is None  # nothing yet, and remembered as nothing
+    _, root = remember(spaces, "http://h/")
+    assert responder_at(spaces, "http://h/api/x") is root
+    key, api = remember(spaces, "http://h/api/", 'Digest realm="api", nonce="n2", qop="auth"', ("/api/",))
+    assert responder_at(spaces, "http://h/api/x") is api  # the longer prefix, now
+    spaces.forget(key, api)
+    assert responder_at(spaces, "http://h/api/x") is root
+    spaces.clear()
+    assert spaces.claim("http://h/api/x") is None
+
+
+def test_the_urls_remembered_are_bounded():
+    spaces = ProtectionSpaces(max_urls=4)
+    _, responder = remember(spaces, "http://h/")
+    for i in range(10):
+        assert responder_at(spaces, f"http://h/page{i}") is responder
+    assert len(spaces._found) <= 4
 
 
 def test_snapshot_shows_keys_and_prefixes():
