@@ -32,7 +32,7 @@ from urllib3 import HTTPResponse  # noqa: E402
 from urllib3._collections import HTTPHeaderDict  # noqa: E402
 
 import requests_challenge  # noqa: E402
-from requests_challenge import ChallengeAuth  # noqa: E402
+from requests_challenge import ChallengeAdapter, ChallengeAuth  # noqa: E402
 from requests_challenge.aiohttp import ChallengeMiddleware  # noqa: E402
 from requests_challenge.httpx import ChallengeAuth as HttpxChallengeAuth  # noqa: E402
 
@@ -161,9 +161,12 @@ class Contender:
     schemes: FrozenSet[str]  # what it can answer
     make_auth: Callable[[str, str, str], object]  # (user, password, scheme) -> auth object
     preemptive_only: bool = False  # sends credentials unasked: no challenge at all
+    make_adapter: Optional[Callable[[], requests.adapters.BaseAdapter]] = None  # mounted for http://
 
     def client(self, user: str, password: str, scheme: str, transport: object = None) -> Client:
         auth = self.make_auth(user, password, scheme)
+        if transport is None and self.make_adapter is not None:
+            transport = self.make_adapter()
         if self.library == "httpx":
             return HttpxClient(auth, transport)  # type: ignore[arg-type]
         if self.library == "aiohttp":
@@ -177,6 +180,10 @@ def _httpx_version() -> str:
 
 OURS = Contender("ours", "requests-challenge ChallengeAuth", "requests", requests_challenge.__version__,
                  frozenset({DIGEST, BASIC}), lambda u, p, s: ChallengeAuth(u, p))
+# The same, with ChallengeAdapter mounted: concurrent first requests wait for one handshake.
+OURS_ADAPTER = Contender("ours-adapter", "requests-challenge ChallengeAuth + ChallengeAdapter", "requests",
+                         requests_challenge.__version__, frozenset({DIGEST, BASIC}), lambda u, p, s: ChallengeAuth(u, p),
+                         make_adapter=lambda: ChallengeAdapter())
 REQUESTS_DIGEST = Contender("requests", "requests HTTPDigestAuth", "requests", requests.__version__,
                             frozenset({DIGEST}), lambda u, p, s: HTTPDigestAuth(u, p))
 GUESS = Contender("guess", "requests-toolbelt GuessAuth", "requests", requests_toolbelt.__version__,
@@ -204,7 +211,7 @@ AIOHTTP_NONE = Contender("aiohttp-none", "aiohttp, no auth", "aiohttp", aiohttp.
 NO_AUTH = {"requests": REQUESTS_NONE, "httpx": HTTPX_NONE, "aiohttp": AIOHTTP_NONE}  # baseline per library
 
 CHALLENGE_DRIVEN = (OURS, REQUESTS_DIGEST, GUESS, HTTPX_DIGEST, OURS_HTTPX, AIOHTTP_DIGEST, OURS_AIOHTTP)
-ALL = (OURS, REQUESTS_DIGEST, GUESS, HTTPX_DIGEST, OURS_HTTPX, AIOHTTP_DIGEST, OURS_AIOHTTP, REQUESTS_BASIC,
+ALL = (OURS, OURS_ADAPTER, REQUESTS_DIGEST, GUESS, HTTPX_DIGEST, OURS_HTTPX, AIOHTTP_DIGEST, OURS_AIOHTTP, REQUESTS_BASIC,
        HTTPX_BASIC, REQUESTS_NONE, HTTPX_NONE, AIOHTTP_NONE)
 
 

@@ -17,6 +17,7 @@ from _contenders import (
     HTTPX_NONE,
     NO_AUTH,
     OURS,
+    OURS_ADAPTER,
     OURS_AIOHTTP,
     OURS_HTTPX,
     REQUESTS_DIGEST,
@@ -214,14 +215,18 @@ def threads(server: BenchServer, threads_: int, each: int, reps: int) -> List[Ta
                 "-" if scheme == BASIC else f"{median(dup):.0f} (max {max(dup)})",
                 f"{median([n / r.seconds for r in rs]):.0f}",
             ])
-            if contender is OURS:
+            if contender is OURS or contender is OURS_ADAPTER:
                 ok = all(r.exchanges == n + 1 for r in rs) and failures == 0
                 start = "warm start" if warm else "cold start"
-                targets.append(Target(f"2. ours, {SCHEME_LABEL[scheme]}, {threads_} threads, {start}: exchanges, failures",
+                # From a cold start, N+1 needs requests held at send time: ChallengeAdapter's
+                # job (prepare time is too early, see README); plain auth= is printed only.
+                verdict = None if (contender is OURS and not warm) else ok
+                who = "ours" if contender is OURS else "ours + ChallengeAdapter"
+                targets.append(Target(f"2. {who}, {SCHEME_LABEL[scheme]}, {threads_} threads, {start}: exchanges, failures",
                                       f"{median(ex):.0f} ({min(ex)}–{max(ex)}), {failures} failures",
-                                      f"= {n + 1}, 0 failures", ok))
+                                      f"= {n + 1}, 0 failures" if verdict is not None else "printed only", verdict))
                 if scheme == DIGEST and not warm:
-                    targets.append(Target("2. ours, Digest, threads: (nonce, nc) pairs reused", f"{max(dup)}", "0",
+                    targets.append(Target(f"2. {who}, Digest, threads: (nonce, nc) pairs reused", f"{max(dup)}", "0",
                                           max(dup) == 0))
         how = ("thread 0's first request alone, then all threads at once" if warm
                else "all threads released at once on a fresh auth object")

@@ -51,7 +51,7 @@ from ._dialogue import (
 from ._errors import AuthenticationError, MutualAuthenticationError, UnsendableBody
 from ._schemes import Credentials
 from ._source import CredentialSource
-from ._spaces import Origin, ProtectionSpaces, origin_of
+from ._spaces import FirstContact, Origin, ProtectionSpaces, origin_of
 
 __all__ = ["ChallengeAuth", "AuthenticationError", "MutualAuthenticationError"]
 
@@ -73,7 +73,7 @@ class _Chain:
     requests to copy. The hops' dialogues are made when a reply calls for them.
     """
 
-    __slots__ = ("auth", "origin", "offer", "upcoming", "placed", "altered")
+    __slots__ = ("auth", "origin", "offer", "upcoming", "placed", "altered", "cold", "contact")
 
     def __init__(
         self,
@@ -89,11 +89,23 @@ class _Chain:
         self.upcoming = upcoming  # the hop foreseen next
         self.placed = placed  # the Authorization we last put on a request to be sent
         self.altered: Optional[Tuple["weakref.ref[requests.PreparedRequest]", Optional[str]]] = None
+        # Going out with nothing of ours though credentials are offered: may wait at send time
+        # for another request's first exchange with the origin (ChallengeAdapter, `before_send`).
+        self.cold = offer is not None and (upcoming is None or upcoming[2] is None)
+        self.contact: Optional[FirstContact] = None  # this request leads the origin's first exchange
 
     def __call__(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:
         """The response hook. A reply that is no challenge and no redirect, with no header
         to put back on a previous hop's request and none for the credentials sent
         (`SentCredentials.read_on_success`), needs nothing: most requests end here."""
+        if self.contact is not None:
+            try:
+                return self._judge(response, send_kwargs)
+            finally:
+                self.end_contact(answered=True)  # whatever came of it, the origin has answered
+        return self._judge(response, send_kwargs)
+
+    def _judge(self, response: requests.Response, send_kwargs: Dict[str, Any]) -> requests.Response:
         if response.status_code not in _CHALLENGE_OR_REDIRECT and self.altered is None:
             upcoming = self.upcoming
             sent = upcoming[2] if upcoming is not None else None
@@ -102,6 +114,20 @@ class _Chain:
                 self.upcoming = None  # this hop has arrived
                 return response
         return self.auth._handle_hop(self, response, send_kwargs)
+
+    def before_send(self, request: requests.PreparedRequest, timeout: Any) -> None:
+        """Send time, first send only: take this origin's first-contact turn (see
+        `ChallengeAuth._first_contact`). Copies of the request (retries, redirects)
+        share this chain and are never held."""
+        if self.cold:
+            self.cold = False
+            self.auth._first_contact(self, request, timeout)
+
+    def end_contact(self, answered: bool) -> None:
+        """This request's first exchange with the origin is over; the waiting ones go."""
+        contact, self.contact = self.contact, None
+        if contact is not None:
+            self.auth._spaces.end_first_contact(contact, answered)
 
     def __copy__(self) -> "_Chain":
         return self  # copies of a request are hops of the same chain, as with a function hook
@@ -223,6 +249,37 @@ class ChallengeAuth(AuthBase):
         # register_hook's checks (a known event, a callable) hold by construction here.
         request.hooks["response"].append(_Chain(self, origin, offer, upcoming, header))
         return request
+
+    def _first_contact(self, chain: _Chain, request: requests.PreparedRequest, timeout: Any) -> None:
+        """Cold start, at send time: a request that carries nothing of ours waits while
+        another request's first exchange with the origin is under way, then goes with
+        the credentials that exchange taught the store (N concurrent first requests: one
+        challenge). Holding happens only here, when the request is really being sent,
+        never at prepare time: a request prepared and never sent holds nobody, and a
+        wait lasts at most that first exchange (or this request's own ``timeout``)."""
+        spaces = self._spaces
+        mine, theirs = spaces.begin_first_contact(chain.origin)
+        if mine is None:
+            if theirs is not None:
+                spaces.wait_first_contact(theirs, _total_seconds(timeout))
+            # What the store knows now (another request may have learnt it since prepare time).
+            url = request.url or ""
+            method = request.method or "GET"
+            sent = credentials_up_front(
+                spaces, method, _path_url(url), url, lambda: _body_chunks(request),
+                credentials=chain.offer[0] if chain.offer else None, preemptive_basic=False,
+            )
+            if sent is not None:
+                request.headers["Authorization"] = chain.placed = sent.answer.header
+                chain.upcoming = (url, method, sent)
+                return
+            if theirs is None:
+                return  # the origin has answered before: nothing to wait for
+            mine, _ = spaces.begin_first_contact(chain.origin)  # that exchange failed: lead, or go
+        if mine is not None:
+            chain.contact = mine
+            # Sent without requests' hooks (adapter.send called directly), it still ends.
+            weakref.finalize(request, spaces.end_first_contact, mine, False)
 
     def _origin_dialogue(
         self, chain: _Chain, request: requests.PreparedRequest, sent: Optional[SentCredentials]
@@ -535,6 +592,24 @@ class _CheckedBody:
             self._feed(chunk)
             yield chunk
         self._finish()
+
+
+def _total_seconds(timeout: Any) -> Optional[float]:
+    """requests' ``timeout`` (seconds, a (connect, read) pair, or None) as one bound."""
+    if isinstance(timeout, tuple):
+        parts = [t for t in timeout if t is not None]
+        return float(sum(parts)) if len(parts) == len(timeout) else None
+    return None if timeout is None else float(timeout)
+
+
+def hold_for_first_contact(request: requests.PreparedRequest, timeout: Any) -> Optional[_Chain]:
+    """For a transport adapter at send time: the ChallengeAuth chain of ``request``, after
+    it has taken its first-contact turn (which may wait); None when it has none."""
+    for hook in request.hooks.get("response", ()):
+        if isinstance(hook, _Chain):
+            hook.before_send(request, timeout)
+            return hook
+    return None
 
 
 def _has_header(response: requests.Response, name: str) -> bool:

@@ -22,13 +22,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ._ranking import Choice
 from ._schemes import Responder
 
-__all__ = ["Origin", "SpaceKey", "Claim", "origin_of", "ProtectionSpaces", "space_prefixes"]
+__all__ = ["Origin", "SpaceKey", "Claim", "FirstContact", "origin_of", "ProtectionSpaces", "space_prefixes"]
 
 Origin = Tuple[str, str, int]  # scheme, lower-case host, port
 SpaceKey = Tuple[Origin, str, str]  # origin, lower-case scheme, realm
@@ -106,6 +106,21 @@ class _Entry:
         self.responder = responder
 
 
+class FirstContact:
+    """The first exchange with an origin, under way: requests that would go out bare
+    meanwhile wait for its end, then carry what it learnt (see `ProtectionSpaces.begin_first_contact`)."""
+
+    __slots__ = ("origin", "over", "callbacks")
+
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self.over = False
+        self.callbacks: List[Callable[[], None]] = []  # for waiters that cannot block (event loops)
+
+    def __repr__(self) -> str:
+        return f"<FirstContact {self.origin[0]}://{self.origin[1]}:{self.origin[2]}{' over' if self.over else ''}>"
+
+
 class ProtectionSpaces:
     """The remembered spaces of one auth object or adapter, and every nonce count: bounded, one lock.
 
@@ -113,13 +128,25 @@ class ProtectionSpaces:
     the same nonce to every challenge for a while (Apache: within a second), so
     concurrent first answers share it, and each must take the next count.
 
+    Cold start: until an origin has answered once, one request to it leads and
+    the others that know no credentials for it wait for that first exchange to
+    end (`begin_first_contact`), so N concurrent first requests cost one
+    challenge, not N. Origins that have answered are remembered (``max_met``)
+    and never wait again.
+
     Which space covers a URL is found once, then remembered per URL until the
     spaces change (``_found``, at most ``max_urls``): a Session asks about the
     same few URLs over and over, and this is asked before every request.
     """
 
-    def __init__(self, limit: int = 64, max_prefixes: int = 16, max_nonces: int = 1024, max_urls: int = 256) -> None:
+    def __init__(
+        self, limit: int = 64, max_prefixes: int = 16, max_nonces: int = 1024, max_urls: int = 256, max_met: int = 1024
+    ) -> None:
         self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)  # a first contact ended: the same one lock
+        self._contacts: Dict[Origin, FirstContact] = {}  # first exchanges under way
+        self._met: "OrderedDict[Origin, None]" = OrderedDict()  # origins that have answered
+        self._max_met = max_met
         self._entries: "OrderedDict[SpaceKey, _Entry]" = OrderedDict()
         # The last nc handed out per (origin, nonce), least recently used first.
         self._counts: Dict[Tuple[Origin, str], int] = {}
@@ -217,11 +244,62 @@ class ProtectionSpaces:
                 return
             entry.responder = responder.with_nonce(nonce)
 
+    # -- cold start: one first exchange per origin at a time ---------------------------
+
+    def begin_first_contact(self, origin: Origin) -> Tuple[Optional[FirstContact], Optional[FirstContact]]:
+        """For a request about to go out with no credentials: ``(mine, None)`` when it is the
+        first to ``origin`` (send it, then `end_first_contact`), ``(None, theirs)`` when
+        another one's first exchange is under way (wait for it, then look for credentials
+        again), ``(None, None)`` when ``origin`` has answered before: go, never wait."""
+        with self._lock:
+            if origin in self._met:
+                return None, None
+            theirs = self._contacts.get(origin)
+            if theirs is not None:
+                return None, theirs
+            mine = self._contacts[origin] = FirstContact(origin)
+            return mine, None
+
+    def end_first_contact(self, contact: FirstContact, answered: bool) -> None:
+        """``contact``'s exchange ended: ``answered`` when the origin replied (even a
+        challenge left unanswered), False when it failed, so that another request leads.
+        Idempotent: the transport may end it from a hook and from a finaliser."""
+        with self._lock:
+            if contact.over:
+                return
+            contact.over = True
+            if self._contacts.get(contact.origin) is contact:
+                del self._contacts[contact.origin]
+            if answered:
+                self._met[contact.origin] = None
+                self._met.move_to_end(contact.origin)
+                if len(self._met) > self._max_met:
+                    self._met.popitem(last=False)
+            callbacks, contact.callbacks = contact.callbacks, []
+            self._ended.notify_all()
+        for callback in callbacks:
+            callback()
+
+    def wait_first_contact(self, contact: FirstContact, timeout: Optional[float]) -> None:
+        """Block until ``contact`` ends, or ``timeout`` seconds (None: no limit) pass."""
+        with self._lock:
+            self._ended.wait_for(lambda: contact.over, timeout)
+
+    def when_first_contact_ends(self, contact: FirstContact, callback: Callable[[], None]) -> bool:
+        """Call ``callback`` (from whichever thread ends it) when ``contact`` ends; False
+        when it has ended already. For event loops, which must not block."""
+        with self._lock:
+            if contact.over:
+                return False
+            contact.callbacks.append(callback)
+            return True
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self._counts.clear()
             self._found.clear()
+            self._met.clear()
 
     def snapshot(self) -> Dict[SpaceKey, Tuple[str, ...]]:
         """What is remembered (keys and prefixes, no secrets), for debugging and tests."""

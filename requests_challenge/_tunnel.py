@@ -69,6 +69,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection as _Urllib3HTTPSConnection
 from urllib3.poolmanager import ProxyManager
 
+from ._auth import hold_for_first_contact
 from ._dialogue import PROXY, Dialogue, GiveUp, Reply, RequestTarget, Send
 from ._errors import ProxyAuthenticationError
 from ._ranking import allowed_schemes
@@ -556,7 +557,16 @@ class ChallengeAdapter(HTTPAdapter):
         return manager
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """Send; a request of ChallengeAuth's that carries no credentials first takes its
+        origin's first-contact turn, so concurrent first requests cost one challenge."""
+        chain = hold_for_first_contact(request, kwargs.get("timeout", args[1] if len(args) > 1 else None))
         try:
             return super().send(request, *args, **kwargs)
         except _TunnelRefused as exc:
+            if chain is not None:
+                chain.end_contact(answered=False)
             raise ProxyAuthenticationError(str(exc), request=request) from None
+        except BaseException:
+            if chain is not None:
+                chain.end_contact(answered=False)
+            raise

@@ -2,6 +2,7 @@
 
 import sys
 import threading
+from typing import List
 
 import pytest
 
@@ -355,3 +356,61 @@ def test_snapshot_shows_keys_and_prefixes():
     spaces = ProtectionSpaces()
     remember(spaces, "https://H:443/a/b", BASIC)
     assert spaces.snapshot() == {(("https", "h", 443), "basic", "r"): ("/a/",)}
+
+
+# -- cold start: first contact -------------------------------------------------------
+
+ORIGIN_A = ("http", "a.example", 80)
+
+
+def test_the_first_request_to_an_origin_leads_and_the_others_wait_for_it() -> None:
+    spaces = ProtectionSpaces()
+    mine, theirs = spaces.begin_first_contact(ORIGIN_A)
+    assert mine is not None and theirs is None
+    assert spaces.begin_first_contact(ORIGIN_A) == (None, mine)
+    assert spaces.begin_first_contact(("http", "b.example", 80))[0] is not None  # another origin: its own turn
+    spaces.end_first_contact(mine, answered=True)
+    assert spaces.begin_first_contact(ORIGIN_A) == (None, None)  # answered once: nobody waits again
+
+
+def test_a_failed_first_contact_lets_the_next_request_lead() -> None:
+    spaces = ProtectionSpaces()
+    mine, _ = spaces.begin_first_contact(ORIGIN_A)
+    assert mine is not None
+    spaces.end_first_contact(mine, answered=False)
+    spaces.end_first_contact(mine, answered=True)  # idempotent: a finaliser may end it again
+    again, theirs = spaces.begin_first_contact(ORIGIN_A)
+    assert again is not None and again is not mine and theirs is None
+
+
+def test_waiters_wake_when_the_first_contact_ends() -> None:
+    spaces = ProtectionSpaces()
+    mine, _ = spaces.begin_first_contact(ORIGIN_A)
+    assert mine is not None
+    woken: List[str] = []
+    assert spaces.when_first_contact_ends(mine, lambda: woken.append("callback"))
+    waiter = threading.Thread(target=lambda: (spaces.wait_first_contact(mine, 30), woken.append("thread")))
+    waiter.start()
+    spaces.end_first_contact(mine, answered=True)
+    waiter.join(timeout=30)
+    assert sorted(woken) == ["callback", "thread"]
+    assert not spaces.when_first_contact_ends(mine, lambda: woken.append("late"))  # over: not kept
+    spaces.wait_first_contact(mine, None)  # over: returns at once, whatever the timeout
+
+
+def test_a_wait_ends_at_its_timeout_when_the_first_contact_never_does() -> None:
+    spaces = ProtectionSpaces()
+    mine, _ = spaces.begin_first_contact(ORIGIN_A)
+    assert mine is not None
+    spaces.wait_first_contact(mine, 0)
+    assert not mine.over
+
+
+def test_origins_that_answered_are_remembered_bounded() -> None:
+    spaces = ProtectionSpaces(max_met=2)
+    for host in ("a", "b", "c"):
+        mine, _ = spaces.begin_first_contact(("http", host, 80))
+        assert mine is not None
+        spaces.end_first_contact(mine, answered=True)
+    assert spaces.begin_first_contact(("http", "c", 80)) == (None, None)
+    assert spaces.begin_first_contact(("http", "a", 80))[0] is not None  # forgotten: leads again

@@ -1,0 +1,167 @@
+"""Concurrent first requests: with ChallengeAdapter mounted, one challenge for all of them.
+
+A fresh auth object knows no protection space, so every request that starts
+before the first handshake has ended would go out bare and meet its own 401.
+`ChallengeAdapter` holds such requests at send time (never at prepare time)
+until the first one's dialogue has ended, then sends them with credentials up
+front: N requests from a cold start cost N+1 exchanges. These tests check the
+count and that nothing can wait on a request that was never sent.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections import Counter
+from typing import Iterator, List
+
+import pytest
+import requests
+
+from requests_challenge import ChallengeAdapter, ChallengeAuth
+from requests_challenge.testing import Basic, ChallengeServer, Digest
+
+USER, PASSWORD = "alice", "s3cret"
+THREADS, PER_THREAD = 8, 10
+TIMEOUT = 30
+
+
+def session_with_adapter(auth: ChallengeAuth) -> requests.Session:
+    session = requests.Session()
+    session.auth = auth
+    session.mount("http://", ChallengeAdapter())
+    return session
+
+
+def run_together(session: requests.Session, url: str) -> List[int]:
+    """THREADS threads x PER_THREAD requests on one Session, released at once; the statuses."""
+    statuses: List[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(THREADS)
+
+    def work(number: int) -> None:
+        barrier.wait(timeout=TIMEOUT)
+        for index in range(PER_THREAD):
+            # One directory for all: Basic's space is the challenged URL's directory.
+            status = session.get(f"{url}/t{number}-{index}", timeout=TIMEOUT).status_code
+            with lock:
+                statuses.append(status)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert not any(worker.is_alive() for worker in workers)
+    return statuses
+
+
+@pytest.mark.parametrize("challenge", [Digest("SHA-256"), Basic()], ids=["digest", "basic"])
+def test_concurrent_first_requests_cost_one_challenge(challenge: object) -> None:
+    with ChallengeServer(users={USER: PASSWORD}, challenges=[challenge], strict_nc=True) as server:
+        with session_with_adapter(ChallengeAuth(USER, PASSWORD)) as session:
+            statuses = run_together(session, server.url)
+        exchanges = server.exchanges.snapshot()
+    assert Counter(statuses) == {200: THREADS * PER_THREAD}
+    assert Counter(e.status for e in exchanges) == {200: THREADS * PER_THREAD, 401: 1}
+
+
+def test_a_request_prepared_but_never_sent_holds_nobody_back() -> None:
+    """Holding happens when a request is sent, so a cold request that is only
+    prepared (and may never be sent) cannot make another wait."""
+    with ChallengeServer(users={USER: PASSWORD}, challenges=[Digest()]) as server:
+        with session_with_adapter(ChallengeAuth(USER, PASSWORD)) as session:
+            kept = session.prepare_request(requests.Request("GET", server.url + "/kept"))
+            assert "Authorization" not in kept.headers
+            outcome: List[int] = []
+            other = threading.Thread(target=lambda: outcome.append(session.get(server.url, timeout=TIMEOUT).status_code))
+            other.start()
+            other.join(timeout=60)
+            assert not other.is_alive() and outcome == [200]
+            # Sent at last, it goes with credentials: the space is known by now.
+            assert session.send(kept, timeout=TIMEOUT).status_code == 200
+        statuses = [e.status for e in server.exchanges.snapshot()]
+    assert statuses == [401, 200, 200]
+
+
+def test_a_first_request_that_fails_lets_the_next_one_lead() -> None:
+    """The first request's connection fails: its turn ends with the error, and the
+    next request is sent (bare, then answered) instead of waiting for it."""
+    with ChallengeServer(users={USER: PASSWORD}, challenges=[Digest()]) as server:
+        with session_with_adapter(ChallengeAuth(USER, PASSWORD)) as session:
+            session.mount("http://", _FailingOnce())
+            with pytest.raises(requests.ConnectionError):
+                session.get(server.url, timeout=TIMEOUT)
+            assert session.get(server.url, timeout=TIMEOUT).status_code == 200
+
+
+class _FailingOnce(ChallengeAdapter):
+    """Its first send fails inside HTTPAdapter.send, as a refused connection would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def add_headers(self, request: requests.PreparedRequest, **kwargs: object) -> None:
+        if not self.failed:
+            self.failed = True
+            raise requests.ConnectionError("the first connection fails")
+
+
+class _Rendezvous(http.server.ThreadingHTTPServer):
+    """An open server whose /first answers only once /second has arrived."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.first_arrived = threading.Event()
+        self.second_arrived = threading.Event()
+        super().__init__(("127.0.0.1", 0), _RendezvousHandler)
+
+
+class _RendezvousHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Rendezvous
+
+    def do_GET(self) -> None:
+        if self.path == "/second":
+            self.server.second_arrived.set()
+        elif self.path == "/first":
+            self.server.first_arrived.set()
+            self.server.second_arrived.wait(timeout=TIMEOUT)
+        body = b"held" if self.path == "/first" and not self.server.second_arrived.is_set() else b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def rendezvous() -> Iterator[_Rendezvous]:
+    server = _Rendezvous()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=TIMEOUT)
+
+
+def test_once_an_origin_has_answered_nothing_waits(rendezvous: _Rendezvous) -> None:
+    """After the first reply from an origin (here: no challenge at all), requests
+    to it are never held: /first can only finish if /second is sent meanwhile."""
+    url = f"http://127.0.0.1:{rendezvous.server_address[1]}"
+    with session_with_adapter(ChallengeAuth(USER, PASSWORD)) as session:
+        assert session.get(url + "/hello", timeout=TIMEOUT).status_code == 200
+        bodies: List[bytes] = []
+        first = threading.Thread(target=lambda: bodies.append(session.get(url + "/first", timeout=TIMEOUT).content))
+        first.start()
+        assert rendezvous.first_arrived.wait(timeout=TIMEOUT)  # /first is in flight
+        assert session.get(url + "/second", timeout=TIMEOUT).content == b"ok"
+        first.join(timeout=60)
+    assert bodies == [b"ok"]
