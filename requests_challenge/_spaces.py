@@ -19,6 +19,7 @@ one lock; everything else in the package is immutable or owned by one hop.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 from collections import OrderedDict
@@ -284,6 +285,32 @@ class ProtectionSpaces:
         """Block until ``contact`` ends, or ``timeout`` seconds (None: no limit) pass."""
         with self._lock:
             self._ended.wait_for(lambda: contact.over, timeout)
+
+    async def await_first_contact(self, contact: FirstContact, timeout: Optional[float]) -> None:
+        """`wait_first_contact` for an asyncio task: await ``contact``'s end, or ``timeout``
+        seconds, without blocking the loop. Under another event loop (trio), no wait."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        ended: "asyncio.Future[None]" = loop.create_future()
+
+        def settle() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        def wake() -> None:  # from whichever thread ends the contact
+            try:
+                loop.call_soon_threadsafe(settle)
+            except RuntimeError:  # that loop has closed: nobody waits there any more
+                pass
+
+        if not self.when_first_contact_ends(contact, wake):
+            return
+        try:
+            await asyncio.wait_for(ended, timeout)
+        except asyncio.TimeoutError:
+            pass
 
     def when_first_contact_ends(self, contact: FirstContact, callback: Callable[[], None]) -> bool:
         """Call ``callback`` (from whichever thread ends it) when ``contact`` ends; False

@@ -43,6 +43,15 @@ Concurrency. One `ProtectionSpaces` store per middleware hands out nonce counts
 under its lock (never held across an ``await``), so tasks sharing a session
 never send the same (nonce, nc) twice.
 
+Cold start. A fresh middleware knows no protection space, so requests sent
+together before the first handshake has ended would each meet a 401. The first
+hop of a chain that would go out bare takes its origin's first-contact turn
+(`ProtectionSpaces.begin_first_contact`): the first one leads; the others await
+the end of its exchange (at most the session's total timeout), then go with the
+credentials it taught the store, so N concurrent first requests cost N+1
+exchanges. An origin that has answered once never holds anyone again, and a
+first exchange that fails (an exception) lets the next request lead.
+
 Multi-leg schemes. A handshake bound to one connection (NTLM, RFC 4559 §6;
 the dialogue marks such legs ``Send(pinned=True)``) needs its legs on the
 connection that carried the first, and aiohttp has no public way to pin one:
@@ -84,7 +93,7 @@ from ._http import (
 )
 from ._schemes import Credentials
 from ._source import CredentialSource
-from ._spaces import Origin, ProtectionSpaces, origin_of
+from ._spaces import FirstContact, Origin, ProtectionSpaces, origin_of
 
 __all__ = ["ChallengeMiddleware", "UnrewindableBodyError", "UnsendableHeaderError", "MutualAuthenticationError"]
 
@@ -299,15 +308,28 @@ async def _discard(response: ClientResponse) -> None:
         response.close()
 
 
+# -- cold start ---------------------------------------------------------------------------
+
+
+def _timeout_of(request: ClientRequest) -> Optional[float]:
+    """The session's total timeout (public; a per-request ``timeout=`` is not visible to
+    a middleware, but aiohttp's own timer, which runs around middlewares, enforces it)."""
+    session = getattr(request, "session", None)
+    timeout = getattr(session, "timeout", None)
+    total = getattr(timeout, "total", None)
+    return float(total) if total is not None else None
+
+
 # -- chains of hops -----------------------------------------------------------------------
 
 
 class _Chain:
-    __slots__ = ("origin", "offer")
+    __slots__ = ("origin", "offer", "cold")
 
     def __init__(self, origin: Origin, offer: Optional[Tuple[Optional[Credentials], FrozenSet[str]]]) -> None:
         self.origin = origin  # credentials go to this origin only
         self.offer = offer  # its credentials and schemes; None: nothing for it (no netrc entry)
+        self.cold = True  # its first hop may take the origin's first-contact turn (`_first_contact`)
 
 
 class _Upcoming:
@@ -422,9 +444,33 @@ class ChallengeMiddleware:
     async def _hop(
         self, chain: _Chain, request: ClientRequest, body: _Body, handler: ClientHandlerType
     ) -> ClientResponse:
-        dialogue = self._dialogue(chain, request, body)
+        dialogue, header = await self._up_front(chain, request, body)
         if dialogue is None:
             return await handler(request)
+        contact: Optional[FirstContact] = None
+        if chain.cold:
+            chain.cold = False
+            if header is None:
+                contact, dialogue, header = await self._first_contact(chain, request, body, dialogue)
+        if header is not None:
+            request.headers["Authorization"] = _header_value(header)
+        if contact is None:
+            return await self._answer(request, body, dialogue, await handler(request), handler)
+        answered = False  # this request leads the origin's first exchange: it ends, whatever happens
+        try:
+            response = await handler(request)
+            answered = True
+            return await self._answer(request, body, dialogue, response, handler)
+        finally:
+            self._spaces.end_first_contact(contact, answered)
+
+    async def _up_front(
+        self, chain: _Chain, request: ClientRequest, body: _Body
+    ) -> Tuple[Optional[Dialogue], Optional[str]]:
+        """The hop's dialogue and the credentials it sends up front (None: it goes bare)."""
+        dialogue = self._dialogue(chain, request, body)
+        if dialogue is None:
+            return None, None
         header = dialogue.first()
         if body.wanted:  # auth-int up front: load the body, then ask a fresh dialogue
             body.wanted = False
@@ -432,9 +478,34 @@ class ChallengeMiddleware:
             dialogue = self._dialogue(chain, request, body)
             assert dialogue is not None
             header = dialogue.first()
-        if header is not None:
-            request.headers["Authorization"] = _header_value(header)
-        response = await handler(request)
+        return dialogue, header
+
+    async def _first_contact(
+        self, chain: _Chain, request: ClientRequest, body: _Body, dialogue: Dialogue
+    ) -> Tuple[Optional[FirstContact], Dialogue, Optional[str]]:
+        """Cold start, at send time (a middleware runs when the request is sent): a chain's
+        first request that would go out bare waits while another request's first exchange
+        with the origin is under way (at most that exchange, or the session's total
+        timeout; aiohttp's own timer runs around the middleware too), then goes with what
+        that exchange taught the store: N concurrent first requests cost one challenge.
+        Returns this request's turn when it leads (the caller ends it), and the dialogue
+        and header to send with."""
+        spaces = self._spaces
+        mine, theirs = spaces.begin_first_contact(chain.origin)
+        if theirs is None:
+            return mine, dialogue, None  # the first to go (mine), or the origin answered before
+        await spaces.await_first_contact(theirs, _timeout_of(request))
+        fresh, header = await self._up_front(chain, request, body)
+        assert fresh is not None
+        if header is None:  # that exchange failed (lead, unless another does), or taught nothing
+            mine, _ = spaces.begin_first_contact(chain.origin)
+        return mine, fresh, header
+
+    async def _answer(
+        self, request: ClientRequest, body: _Body, dialogue: Dialogue, response: ClientResponse,
+        handler: ClientHandlerType,
+    ) -> ClientResponse:
+        """Each challenge to the hop's request answered, as its dialogue says."""
         while True:
             raw = response.raw_headers
             if response.status == ORIGIN.status:

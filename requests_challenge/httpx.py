@@ -7,8 +7,8 @@
 Every decision is the sans-IO dialogue's (`requests_challenge._dialogue`); this
 module only moves httpx's objects around it. One flow, `ChallengeAuth._flow`,
 reads top to bottom for both clients: it yields the requests to send and a few
-I/O steps (`_Discard`, `_Rewind`, `_Mark`, `_Load`) that the synchronous and
-the asynchronous driver each carry out their own way.
+I/O steps (`_Discard`, `_Rewind`, `_Mark`, `_Load`, `_AwaitFirstContact`) that
+the synchronous and the asynchronous driver each carry out their own way.
 
 Hops. httpx runs an auth flow *around* its own redirect following: with
 ``follow_redirects=True`` the flow sees only the last response of a chain, and
@@ -58,6 +58,17 @@ counts under its lock (never held across I/O), so threads sharing an
 ``httpx.Client`` and tasks sharing an ``httpx.AsyncClient`` never send the same
 (nonce, nc) twice.
 
+Cold start. A fresh auth object knows no protection space, so requests sent
+together before the first handshake has ended would each meet a 401. The first
+request of a chain that would go out bare takes its origin's first-contact turn
+(`ProtectionSpaces.begin_first_contact`) when it is sent (an auth flow runs at
+send time): the first one leads; the others wait for its exchange to end (at
+most the sum of their own httpx timeouts), then go with the credentials it
+taught the store, so N concurrent first requests cost N+1 exchanges. A thread
+blocks; a task awaits under asyncio, and under another event loop (trio) does
+not wait. An origin that has answered once never holds anyone again, and a
+first exchange that fails (an exception) lets the next request lead.
+
 Multi-leg schemes. A handshake bound to one connection (NTLM, RFC 4559 §6;
 the dialogue marks such legs ``Send(pinned=True)``) needs its legs on the
 connection that carried the first, and httpx has no public way to pin one: an
@@ -95,7 +106,7 @@ from ._errors import MutualAuthenticationError, UnsendableBody
 from ._http import MAX_CHALLENGE_BODY, content_length, header_lines, header_octets, unpinned_schemes
 from ._schemes import Credentials
 from ._source import CredentialSource
-from ._spaces import Origin, ProtectionSpaces, origin_of
+from ._spaces import FirstContact, Origin, ProtectionSpaces, origin_of
 
 __all__ = ["ChallengeAuth", "UnrewindableBodyError", "MutualAuthenticationError"]
 
@@ -260,6 +271,19 @@ class _Load(_Mark):
     __slots__ = ()
 
 
+class _AwaitFirstContact:
+    """Wait (bounded by ``timeout`` seconds) for another request's first exchange with the
+    origin to end: the synchronous driver blocks, the asynchronous one awaits under
+    asyncio and does not wait at all under another event loop (trio)."""
+
+    __slots__ = ("spaces", "contact", "timeout")
+
+    def __init__(self, spaces: ProtectionSpaces, contact: FirstContact, timeout: Optional[float]) -> None:
+        self.spaces = spaces
+        self.contact = contact
+        self.timeout = timeout
+
+
 class _Discard:
     """Read at most MAX_CHALLENGE_BODY octets of a response httpx will read whole next."""
 
@@ -269,7 +293,17 @@ class _Discard:
         self.response = response
 
 
-_Step = Union[httpx.Request, _Mark, _Discard]
+_Step = Union[httpx.Request, _Mark, _Discard, _AwaitFirstContact]
+
+
+def _timeout_of(request: httpx.Request) -> Optional[float]:
+    """httpx's timeout of ``request`` (connect, read, write, pool) as one bound: the sum
+    of those set, None when none is."""
+    timeout = request.extensions.get("timeout")
+    if not isinstance(timeout, dict):
+        return None
+    parts = [float(value) for value in timeout.values() if value is not None]
+    return sum(parts) if parts else None
 
 
 def _keep(response: httpx.Response, kept: bytearray, complete: bool) -> None:
@@ -362,7 +396,7 @@ class _Chain:
     """One request and the redirects followed from it: the origin credentials stay on,
     the headers we put on its requests (to recognise copies), and the bodies seen."""
 
-    __slots__ = ("owner", "origin", "offer", "placed", "yielded", "bodies", "hops")
+    __slots__ = ("owner", "origin", "offer", "placed", "yielded", "bodies", "hops", "cold")
 
     def __init__(
         self, owner: "ChallengeAuth", origin: Origin, offer: Optional[Tuple[Optional[Credentials], FrozenSet[str]]]
@@ -374,6 +408,7 @@ class _Chain:
         self.yielded: Set[int] = set()  # ids of the requests this flow handed to httpx
         self.bodies: List[_Body] = []
         self.hops = 0
+        self.cold = True  # its first request may take the origin's first-contact turn (`_first_contact`)
 
     def body_for(self, request: httpx.Request) -> Tuple[_Body, bool]:
         """The body of ``request``, and whether an earlier hop already sent its stream."""
@@ -537,6 +572,8 @@ class ChallengeAuth(httpx.Auth):
                     step.body.rewind()
                 elif isinstance(step, _Load):
                     pass  # a synchronous client reads files synchronously: nothing to load
+                elif isinstance(step, _AwaitFirstContact):
+                    step.spaces.wait_first_contact(step.contact, step.timeout)
                 else:
                     step.body.mark()
         finally:
@@ -560,6 +597,8 @@ class ChallengeAuth(httpx.Auth):
                     await step.body.arewind()
                 elif isinstance(step, _Load):
                     await step.body.aload()
+                elif isinstance(step, _AwaitFirstContact):
+                    await step.spaces.await_first_contact(step.contact, step.timeout)
                 else:
                     await step.body.amark()
         finally:
@@ -607,20 +646,66 @@ class ChallengeAuth(httpx.Auth):
             yield _Mark(body)  # an async tell()
         else:
             body.mark()
-        dialogue = self._dialogue(chain, request, body)
-        header: Optional[str] = None
-        if dialogue is not None:
-            header = dialogue.first()
-            if body.wanted:  # auth-int over an async file: load it, then ask a fresh dialogue
-                body.wanted = False
-                yield _Load(body)
-                dialogue = self._dialogue(chain, request, body)
-                assert dialogue is not None
-                header = dialogue.first()
+        dialogue, header = yield from self._up_front(chain, request, body)
+        contact: Optional[FirstContact] = None
+        if chain.cold:
+            chain.cold = False
+            if dialogue is not None and header is None:
+                contact, dialogue, header = yield from self._first_contact(chain, request, body, dialogue)
         if header is not None:
             _put_authorization(request, self._placed(chain, header))
         chain.yielded.add(id(request))
-        response: httpx.Response = yield request
+        if contact is None:
+            response: httpx.Response = yield request
+            return (yield from self._answer(chain, request, body, dialogue, response))
+        answered = False  # this request leads the origin's first exchange: it ends, whatever happens
+        try:
+            response = yield request
+            answered = True
+            return (yield from self._answer(chain, request, body, dialogue, response))
+        finally:
+            self._spaces.end_first_contact(contact, answered)
+
+    def _up_front(
+        self, chain: _Chain, request: httpx.Request, body: _Body
+    ) -> Generator[_Step, Any, Tuple[Optional[Dialogue], Optional[str]]]:
+        """The hop's dialogue and the credentials it sends up front (None: it goes bare)."""
+        dialogue = self._dialogue(chain, request, body)
+        if dialogue is None:
+            return None, None
+        header = dialogue.first()
+        if body.wanted:  # auth-int over an async file: load it, then ask a fresh dialogue
+            body.wanted = False
+            yield _Load(body)
+            dialogue = self._dialogue(chain, request, body)
+            assert dialogue is not None
+            header = dialogue.first()
+        return dialogue, header
+
+    def _first_contact(
+        self, chain: _Chain, request: httpx.Request, body: _Body, dialogue: Dialogue
+    ) -> Generator[_Step, Any, Tuple[Optional[FirstContact], Optional[Dialogue], Optional[str]]]:
+        """Cold start, at send time (an auth flow runs when the request is sent): a chain's
+        first request that would go out bare waits while another request's first exchange
+        with the origin is under way (at most that exchange, or this request's own
+        timeout), then goes with what that exchange taught the store: N concurrent first
+        requests cost one challenge. Returns this request's turn when it leads (the
+        caller ends it), and the dialogue and header to send with."""
+        spaces = self._spaces
+        mine, theirs = spaces.begin_first_contact(chain.origin)
+        if theirs is None:
+            return mine, dialogue, None  # the first to go (mine), or the origin answered before
+        yield _AwaitFirstContact(spaces, theirs, _timeout_of(request))
+        fresh, header = yield from self._up_front(chain, request, body)
+        if header is None:  # that exchange failed (lead, unless another does), or taught nothing
+            mine, _ = spaces.begin_first_contact(chain.origin)
+        return mine, fresh, header
+
+    def _answer(
+        self, chain: _Chain, request: httpx.Request, body: _Body, dialogue: Optional[Dialogue],
+        response: httpx.Response,
+    ) -> Generator[_Step, Any, httpx.Response]:
+        """Each challenge to the hop's request answered, as its dialogue says."""
         while dialogue is not None:
             raw = response.headers.raw
             if response.status_code == ORIGIN.status:

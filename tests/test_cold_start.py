@@ -10,16 +10,18 @@ count and that nothing can wait on a request that was never sent.
 
 from __future__ import annotations
 
-import http.server
 import threading
 from collections import Counter
-from typing import Iterator, List
+from typing import TYPE_CHECKING, List
 
 import pytest
 import requests
 
 from requests_challenge import ChallengeAdapter, ChallengeAuth
 from requests_challenge.testing import Basic, ChallengeServer, Digest
+
+if TYPE_CHECKING:
+    from conftest import Rendezvous  # tests/conftest.py: the rendezvous fixture's server
 
 USER, PASSWORD = "alice", "s3cret"
 THREADS, PER_THREAD = 8, 10
@@ -108,51 +110,7 @@ class _FailingOnce(ChallengeAdapter):
             raise requests.ConnectionError("the first connection fails")
 
 
-class _Rendezvous(http.server.ThreadingHTTPServer):
-    """An open server whose /first answers only once /second has arrived."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.first_arrived = threading.Event()
-        self.second_arrived = threading.Event()
-        super().__init__(("127.0.0.1", 0), _RendezvousHandler)
-
-
-class _RendezvousHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Rendezvous
-
-    def do_GET(self) -> None:
-        if self.path == "/second":
-            self.server.second_arrived.set()
-        elif self.path == "/first":
-            self.server.first_arrived.set()
-            self.server.second_arrived.wait(timeout=TIMEOUT)
-        body = b"held" if self.path == "/first" and not self.server.second_arrived.is_set() else b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def rendezvous() -> Iterator[_Rendezvous]:
-    server = _Rendezvous()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=TIMEOUT)
-
-
-def test_once_an_origin_has_answered_nothing_waits(rendezvous: _Rendezvous) -> None:
+def test_once_an_origin_has_answered_nothing_waits(rendezvous: Rendezvous) -> None:
     """After the first reply from an origin (here: no challenge at all), requests
     to it are never held: /first can only finish if /second is sent meanwhile."""
     url = f"http://127.0.0.1:{rendezvous.server_address[1]}"
