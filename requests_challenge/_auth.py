@@ -98,22 +98,19 @@ class _Chain:
         """The response hook. A reply that is no challenge and no redirect, with no header
         to put back on a previous hop's request and none for the credentials sent
         (`SentCredentials.read_on_success`), needs nothing: most requests end here."""
-        if self.contact is not None:
-            try:
-                return self._judge(response, send_kwargs)
-            finally:
-                self.end_contact(answered=True)  # whatever came of it, the origin has answered
-        return self._judge(response, send_kwargs)
-
-    def _judge(self, response: requests.Response, send_kwargs: Dict[str, Any]) -> requests.Response:
-        if response.status_code not in _CHALLENGE_OR_REDIRECT and self.altered is None:
+        if response.status_code not in _CHALLENGE_OR_REDIRECT and self.altered is None and self.contact is None:
             upcoming = self.upcoming
             sent = upcoming[2] if upcoming is not None else None
             header = sent.read_on_success(ORIGIN) if sent is not None else None
             if header is None or not _has_header(response, header):
                 self.upcoming = None  # this hop has arrived
                 return response
-        return self.auth._handle_hop(self, response, send_kwargs)
+        if self.contact is None:
+            return self.auth._handle_hop(self, response, send_kwargs)
+        try:  # this request leads the origin's first exchange
+            return self.auth._handle_hop(self, response, send_kwargs)
+        finally:
+            self.end_contact(answered=True)  # whatever came of it, the origin has answered
 
     def before_send(self, request: requests.PreparedRequest, timeout: Any) -> None:
         """Send time, first send only: take this origin's first-contact turn (see
