@@ -713,3 +713,19 @@ def test_fixture_with_and_without_options(pytester):
     # By module name, and with the entry point's name blocked, so it loads once either way.
     result = pytester.runpytest("-p", "no:requests_challenge", "-p", "requests_challenge._pytest_plugin", "--strict-markers")
     result.assert_outcomes(passed=3 if shutil.which("openssl") else 2, errors=0 if shutil.which("openssl") else 1)
+
+
+@pytest.mark.challenge_proxy(challenges=[Digest("SHA-256")])
+def test_the_challenge_proxy_fixture_challenges_then_forwards(challenge_proxy, challenge_server) -> None:  # type: ignore[no-untyped-def]
+    """Both fixtures at once: the proxy's 407 answered, then the origin's 401 through it."""
+    from requests_challenge.testing import DEMO_PASSWORD, DEMO_USER
+
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy settings from the environment
+        session.proxies = {"http": challenge_proxy.url}
+        session.auth = ChallengeAuth(DEMO_USER, DEMO_PASSWORD, proxy_auth=(DEMO_USER, DEMO_PASSWORD))
+        assert session.get(challenge_server.url + "/through", timeout=30).status_code == 200
+    proxied = challenge_proxy.exchanges.snapshot()
+    assert proxied[0].status == 407 and proxied[-1].status == 200
+    assert all(e.authorization is not None for e in proxied[1:])  # the proxy's credentials on every retry
+    assert [e.status for e in challenge_server.exchanges.snapshot()] == [401, 200]
