@@ -562,11 +562,9 @@ class ChallengeAdapter(HTTPAdapter):
         chain = hold_for_first_contact(request, kwargs.get("timeout", args[1] if len(args) > 1 else None))
         try:
             return super().send(request, *args, **kwargs)
-        except _TunnelRefused as exc:
+        except BaseException as exc:
             if chain is not None:
-                chain.end_contact(answered=False)
-            raise ProxyAuthenticationError(str(exc), request=request) from None
-        except BaseException:
-            if chain is not None:
-                chain.end_contact(answered=False)
+                chain.end_contact(answered=False)  # the origin never answered: another request leads
+            if isinstance(exc, _TunnelRefused):
+                raise ProxyAuthenticationError(str(exc), request=request) from None
             raise

@@ -9,7 +9,7 @@ Authentication-Info when configured. Every exchange is logged.
 from __future__ import annotations
 
 import io
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from ._app import Environ, StartResponse, WSGIApp, json_reply, request_target
@@ -294,3 +294,30 @@ def _read(stream: Any, limit: int) -> bytes:
         parts.append(part)
         left -= len(part)
     return b"".join(parts)
+
+
+class FrontsMiddleware:
+    """What a server in front of a `ChallengeMiddleware` shows of it: its verifier's users and
+    challenges, its exchange log, and stale nonces on demand (`ChallengeServer`, `Protection`)."""
+
+    middleware: ChallengeMiddleware
+
+    @property
+    def verifier(self) -> Verifier:
+        return self.middleware.verifier
+
+    @property
+    def users(self) -> Dict[str, str]:
+        return self.middleware.verifier.users
+
+    @property
+    def challenges(self) -> Tuple[Offer, ...]:
+        return self.middleware.verifier.challenges
+
+    @property
+    def exchanges(self) -> ExchangeLog:
+        return self.middleware.exchanges
+
+    def expire_nonces(self) -> None:
+        """Make every nonce issued so far stale, as if its lifetime had passed."""
+        self.middleware.expire_nonces()

@@ -25,15 +25,14 @@ import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from ._app import Environ, WSGIApp, echo_app, json_reply
 from ._certificates import SelfSignedCertificate, self_signed_certificate
-from ._log import Exchange, ExchangeLog
-from ._middleware import ChallengeMiddleware
+from ._log import Exchange
+from ._middleware import ChallengeMiddleware, FrontsMiddleware
 from ._offers import Offer
-from ._verifier import Verifier
 
 __all__ = ["ChallengeServer"]
 
@@ -45,7 +44,7 @@ _MAX_TRAILER_FIELDS = 100
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
-class ChallengeServer:
+class ChallengeServer(FrontsMiddleware):
     """An HTTP/1.1 server on 127.0.0.1 that challenges, verifies and records.
 
     It serves ``app`` (any WSGI application; default: the built-in routes of
@@ -101,28 +100,6 @@ class ChallengeServer:
         self._made_certificate: Optional[str] = None  # the directory of a certificate made at start()
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
-
-    # -- what the middleware holds ------------------------------------------
-
-    @property
-    def verifier(self) -> Verifier:
-        return self.middleware.verifier
-
-    @property
-    def users(self) -> Dict[str, str]:
-        return self.middleware.verifier.users
-
-    @property
-    def challenges(self) -> Tuple[Offer, ...]:
-        return self.middleware.verifier.challenges
-
-    @property
-    def exchanges(self) -> ExchangeLog:
-        return self.middleware.exchanges
-
-    def expire_nonces(self) -> None:
-        """Make every nonce issued so far stale, as if its lifetime had passed."""
-        self.middleware.expire_nonces()
 
     # -- life cycle ---------------------------------------------------------
 

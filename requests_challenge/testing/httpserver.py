@@ -39,12 +39,10 @@ WSGI server object, and starts unprotected.)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
-from ._log import ExchangeLog
-from ._middleware import ChallengeMiddleware
+from ._middleware import ChallengeMiddleware, FrontsMiddleware
 from ._offers import Offer
-from ._verifier import Verifier
 
 if TYPE_CHECKING:  # pragma: no cover - types only; pytest-httpserver is optional
     from pytest_httpserver import HTTPServer
@@ -52,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only; pytest-httpserver is optiona
 __all__ = ["Protection", "protect"]
 
 
-class Protection:
+class Protection(FrontsMiddleware):
     """A pytest-httpserver server's protection: its middleware, verifier and exchanges.
 
     ``exchanges`` lists every request the protection judged (method, path,
@@ -73,28 +71,8 @@ class Protection:
         self._clear = clear
 
     @property
-    def verifier(self) -> Verifier:
-        return self.middleware.verifier
-
-    @property
-    def users(self) -> Dict[str, str]:
-        return self.middleware.verifier.users
-
-    @property
-    def challenges(self) -> Tuple[Offer, ...]:
-        return self.middleware.verifier.challenges
-
-    @property
-    def exchanges(self) -> ExchangeLog:
-        return self.middleware.exchanges
-
-    @property
     def active(self) -> bool:
         return self._server.app is self.middleware
-
-    def expire_nonces(self) -> None:
-        """Make every nonce issued so far stale, as if its lifetime had passed."""
-        self.middleware.expire_nonces()
 
     def _install(self) -> None:
         self._server.app = self.middleware
