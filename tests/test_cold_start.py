@@ -76,7 +76,10 @@ def test_a_request_prepared_but_never_sent_holds_nobody_back() -> None:
             kept = session.prepare_request(requests.Request("GET", server.url + "/kept"))
             assert "Authorization" not in kept.headers
             outcome: List[int] = []
-            other = threading.Thread(target=lambda: outcome.append(session.get(server.url, timeout=TIMEOUT).status_code))
+            # A long timeout: held by the unsent request, it would outlast the bounded join.
+            other = threading.Thread(
+                target=lambda: outcome.append(session.get(server.url, timeout=600).status_code), daemon=True
+            )
             other.start()
             other.join(timeout=60)
             assert not other.is_alive() and outcome == [200]
@@ -88,13 +91,24 @@ def test_a_request_prepared_but_never_sent_holds_nobody_back() -> None:
 
 def test_a_first_request_that_fails_lets_the_next_one_lead() -> None:
     """The first request's connection fails: its turn ends with the error, and the
-    next request is sent (bare, then answered) instead of waiting for it."""
+    next request is sent (bare, then answered) instead of waiting for it. The error
+    is kept, so its request is not collected (whose finaliser would end the turn
+    too), and the next request's timeout is long: were the turn left open, it would
+    still be waiting when the bounded join gives up."""
     with ChallengeServer(users={USER: PASSWORD}, challenges=[Digest()]) as server:
         with session_with_adapter(ChallengeAuth(USER, PASSWORD)) as session:
             session.mount("http://", _FailingOnce())
-            with pytest.raises(requests.ConnectionError):
+            with pytest.raises(requests.ConnectionError) as failure:
                 session.get(server.url, timeout=TIMEOUT)
-            assert session.get(server.url, timeout=TIMEOUT).status_code == 200
+            outcome: List[int] = []
+            other = threading.Thread(
+                target=lambda: outcome.append(session.get(server.url, timeout=600).status_code), daemon=True
+            )
+            other.start()
+            other.join(timeout=60)
+            assert failure.type is requests.ConnectionError  # its traceback, and the request in it, still held
+            assert not other.is_alive() and outcome == [200]
+        assert [e.status for e in server.exchanges.snapshot()] == [401, 200]
 
 
 class _FailingOnce(ChallengeAdapter):
