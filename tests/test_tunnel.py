@@ -77,7 +77,10 @@ class RecordingApp:
                   if key.startswith("HTTP_")}
         with self.lock:
             self.requests.append(fields)
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(self.body)))])
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(self.body)))]
+        if fields.get("connection", "").lower() == "close":
+            headers.append(("Connection", "close"))  # RFC 9112 §9.6: say so, then close (the server does)
+        start_response("200 OK", headers)
         return [self.body]
 
     def seen(self) -> List[Dict[str, str]]:
@@ -529,8 +532,10 @@ def test_threads_share_one_nonce_and_never_repeat_a_count(make_proxy, certificat
         try:
             for _ in range(4):
                 with session_for(proxy, certificate, adapter) as session:
-                    assert session.get(origin.page, timeout=TIMEOUT).status_code == 200
-                    adapter.close()  # a new tunnel each time, from the shared adapter
+                    # The origin closes after answering, so no other thread can pick this
+                    # tunnel up from the shared pool: every request opens its own tunnel.
+                    reply = session.get(origin.page, headers={"Connection": "close"}, timeout=TIMEOUT)
+                    assert reply.status_code == 200
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
