@@ -212,6 +212,9 @@ class DigestOffer:
         return self.challenge.params.get("domain")
 
 
+_new_tuple = tuple.__new__
+
+
 class DigestAnswer(NamedTuple):
     """The Authorization value sent, and what verifying ``rspauth`` needs.
 
@@ -400,7 +403,9 @@ class DigestTemplate:
             header = f"{self._head}{quoted_uri}{self._middle}{response}{self._tail}{self._end}"
         else:
             header = f'{self._head}{quoted_uri}{self._middle}{response}{self._tail}{nc}, cnonce="{cnonce}"{self._end}'
-        return DigestAnswer(header, self.offer, self.ha1, uri, nc, cnonce or "")
+        # tuple.__new__ with the fields in order: a named tuple's own __new__ is a
+        # Python function around it, and this runs once per request.
+        return _new_tuple(DigestAnswer, (header, self.offer, self.ha1, uri, nc, cnonce or ""))
 
 
 def _username_field(offer: DigestOffer, username: str, algorithm: DigestAlgorithm) -> str:
