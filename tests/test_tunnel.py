@@ -124,7 +124,7 @@ def make_proxy() -> Iterator[Callable[..., ChallengeProxy]]:
             **options,  # type: ignore[arg-type]
         )
         proxies.append(proxy)
-        return proxy.start()  # type: ignore[return-value]
+        return proxy.start()
 
     yield make
     for proxy in proxies:

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, Union
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar, Union
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from ._app import Environ, WSGIApp, echo_app, json_reply
@@ -42,6 +42,9 @@ _CHUNK_SIZE_LINE = 1024  # RFC 9112 §7.1 chunk-size [ chunk-ext ] CRLF, bounded
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")  # chunk-size = 1*HEXDIG, at most 60 bits here
 _MAX_TRAILER_FIELDS = 100
 _NO_BODY_STATUSES = frozenset({204, 304})
+
+
+_Server = TypeVar("_Server", bound="ChallengeServer")  # start() and `with` give back the subclass too
 
 
 class ChallengeServer(FrontsMiddleware):
@@ -103,7 +106,7 @@ class ChallengeServer(FrontsMiddleware):
 
     # -- life cycle ---------------------------------------------------------
 
-    def start(self) -> "ChallengeServer":
+    def start(self: "_Server") -> "_Server":
         """Bind (port 0 picks a free one) and serve in a daemon thread."""
         if self._httpd is not None:
             raise RuntimeError("server already started")
@@ -153,7 +156,7 @@ class ChallengeServer(FrontsMiddleware):
             self._made_certificate = None
             self.certificate = self.ssl_context = None
 
-    def __enter__(self) -> "ChallengeServer":
+    def __enter__(self: "_Server") -> "_Server":
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
