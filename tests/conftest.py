@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
-from typing import Iterator
+from typing import Callable, Iterator, List
 
 import pytest
 
@@ -53,3 +53,42 @@ def rendezvous() -> Iterator[Rendezvous]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=TIMEOUT)
+
+
+StatusOf = Callable[[str], int]  # GET a URL, return the status
+RunTogether = Callable[[StatusOf, str, int, int], List[int]]
+
+
+def _run_together(get: StatusOf, url: str, threads: int, per_thread: int) -> List[int]:
+    """``threads`` threads, released at once by a barrier, each GETting ``per_thread``
+    distinct URLs under ``url``; the statuses, in no particular order. Every wait is
+    bounded: a thread still alive after its join fails the test."""
+    statuses: List[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+    errors: List[BaseException] = []
+
+    def work(number: int) -> None:
+        try:
+            barrier.wait(timeout=TIMEOUT)
+            for index in range(per_thread):
+                status = get(f"{url}/t{number}-{index}")  # one directory: Basic's space covers all
+                with lock:
+                    statuses.append(status)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=4 * TIMEOUT)
+    assert not any(worker.is_alive() for worker in workers)
+    assert not errors, errors
+    return statuses
+
+
+@pytest.fixture
+def run_together() -> RunTogether:
+    """See `_run_together`."""
+    return _run_together

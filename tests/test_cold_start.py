@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, List, Union
 
 import pytest
 import requests
@@ -21,7 +21,7 @@ from requests_challenge import ChallengeAdapter, ChallengeAuth
 from requests_challenge.testing import Basic, ChallengeServer, Digest
 
 if TYPE_CHECKING:
-    from conftest import Rendezvous  # tests/conftest.py: the rendezvous fixture's server
+    from conftest import Rendezvous, RunTogether  # tests/conftest.py: the rendezvous fixture's server
 
 USER, PASSWORD = "alice", "s3cret"
 THREADS, PER_THREAD = 8, 10
@@ -35,34 +35,12 @@ def session_with_adapter(auth: ChallengeAuth) -> requests.Session:
     return session
 
 
-def run_together(session: requests.Session, url: str) -> List[int]:
-    """THREADS threads x PER_THREAD requests on one Session, released at once; the statuses."""
-    statuses: List[int] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(THREADS)
-
-    def work(number: int) -> None:
-        barrier.wait(timeout=TIMEOUT)
-        for index in range(PER_THREAD):
-            # One directory for all: Basic's space is the challenged URL's directory.
-            status = session.get(f"{url}/t{number}-{index}", timeout=TIMEOUT).status_code
-            with lock:
-                statuses.append(status)
-
-    workers = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert not any(worker.is_alive() for worker in workers)
-    return statuses
-
-
 @pytest.mark.parametrize("challenge", [Digest("SHA-256"), Basic()], ids=["digest", "basic"])
-def test_concurrent_first_requests_cost_one_challenge(challenge: object) -> None:
+def test_concurrent_first_requests_cost_one_challenge(challenge: Union[Basic, Digest], run_together: "RunTogether") -> None:
     with ChallengeServer(users={USER: PASSWORD}, challenges=[challenge], strict_nc=True) as server:
         with session_with_adapter(ChallengeAuth(USER, PASSWORD)) as session:
-            statuses = run_together(session, server.url)
+            statuses = run_together(lambda url: session.get(url, timeout=TIMEOUT).status_code,
+                                    server.url, THREADS, PER_THREAD)
         exchanges = server.exchanges.snapshot()
     assert Counter(statuses) == {200: THREADS * PER_THREAD}
     assert Counter(e.status for e in exchanges) == {200: THREADS * PER_THREAD, 401: 1}

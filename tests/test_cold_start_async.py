@@ -28,7 +28,7 @@ from requests_challenge.httpx import ChallengeAuth  # noqa: E402
 from requests_challenge.testing import ChallengeServer, Digest  # noqa: E402
 
 if TYPE_CHECKING:
-    from conftest import Rendezvous  # tests/conftest.py: the rendezvous fixture's server
+    from conftest import Rendezvous, RunTogether  # tests/conftest.py: the rendezvous fixture's server
 
 USER, PASSWORD = "alice", "s3cret"
 THREADS, PER_THREAD, TASKS = 8, 5, 20
@@ -46,26 +46,10 @@ def counts(server: ChallengeServer) -> Counter:
 # -- N+1 --------------------------------------------------------------------------------------
 
 
-def test_httpx_threads_sharing_a_client_cost_one_challenge() -> None:
+def test_httpx_threads_sharing_a_client_cost_one_challenge(run_together: "RunTogether") -> None:
     with serve() as server:
-        statuses: List[int] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(THREADS)
         with httpx.Client(auth=ChallengeAuth(USER, PASSWORD), timeout=TIMEOUT) as client:
-
-            def work(number: int) -> None:
-                barrier.wait(timeout=TIMEOUT)
-                for index in range(PER_THREAD):
-                    status = client.get(f"{server.url}/t{number}-{index}").status_code
-                    with lock:
-                        statuses.append(status)
-
-            workers = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join(timeout=120)
-            assert not any(worker.is_alive() for worker in workers)
+            statuses = run_together(lambda url: client.get(url).status_code, server.url, THREADS, PER_THREAD)
         assert Counter(statuses) == {200: THREADS * PER_THREAD}
         assert counts(server) == {200: THREADS * PER_THREAD, 401: 1}
 
