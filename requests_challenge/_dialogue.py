@@ -36,7 +36,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable, FrozenSet, Iterable, NamedTuple, Optional, Sequence, Union
 
-from ._digest import Hasher, expected_rspauth
+from ._digest import Hasher, _new_tuple, expected_rspauth
 from ._errors import ChallengeParseError, UnsendableBody
 from ._grammar import Challenge, parse_auth_params, parse_challenges_lenient
 from ._ranking import SUPPORTED_SCHEMES, Choice, rank_challenges
@@ -190,11 +190,6 @@ class SentCredentials(NamedTuple):
 
     def __repr__(self) -> str:
         return f"<SentCredentials {self.responder.choice.describe()} nc={self.nonce_count}>"
-
-
-# A named tuple's generated __new__ is a Python function around tuple.__new__; the
-# per-request path calls the latter directly, with every field in order (half the cost).
-_new_tuple = tuple.__new__
 
 
 def credentials_up_front(
